@@ -1,0 +1,234 @@
+"""Turning a scenario and its options into a plan: who posts, who buys, when the pin goes up.
+
+Pure: no clock, no sockets. The parent makes one ``Plan``; each worker gets a
+``WorkerSpec`` naming its share of the viewers (every ``procs``-th index, so
+posters, buyers and the connection ramp spread evenly over the processes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+SCENARIOS = ("chat", "stampede", "join", "mixed", "crowd")
+
+# The contract's default chat limit is 5 posts per 10 s per user; a poster of the
+# bots posts at most this often so the swarm stays under it with a margin.
+POSTS_PER_USER_PER_S = 0.4
+
+# What one worker process can receive comfortably, for the default --procs:
+# frames a second (each frame is parsed once) and connections held.
+FRAMES_PER_PROC_S = 25_000
+VIEWERS_PER_PROC = 5_000
+# A server batches events into frames; past this many events a second per
+# viewer we assume batching (the contract allows it, the FINDINGS advise it).
+EVENTS_PER_FRAME_GUESS_S = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    viewers: int
+    rate: float
+    duration_s: float
+    ramp_s: float
+
+
+DEFAULTS = {
+    "chat": Defaults(viewers=100, rate=20.0, duration_s=30.0, ramp_s=5.0),
+    "stampede": Defaults(viewers=200, rate=0.0, duration_s=10.0, ramp_s=3.0),
+    "join": Defaults(viewers=500, rate=0.0, duration_s=5.0, ramp_s=0.0),
+    "mixed": Defaults(viewers=300, rate=10.0, duration_s=60.0, ramp_s=10.0),
+    "crowd": Defaults(viewers=15, rate=0.0, duration_s=0.0, ramp_s=5.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PinPlan:
+    """A pin the bots create as host, ``at_s`` seconds after the ramp ends."""
+
+    at_s: float
+    stock: int
+    limit_per_user: int
+    starts_in_s: int
+    duration_s: int
+    tiers: tuple[tuple[int, int], ...]  # (at, price_cents)
+    count: str = "posters"
+    list_price_cents: int = 3000
+    price_protection: bool = True
+
+    def body(self, product_id: str = "bots-mug") -> dict[str, object]:
+        """The ``POST /api/rooms/{room}/pins`` body (contract §3); the server names the pin."""
+        return {
+            "product": {
+                "id": product_id,
+                "title": "Load-test mug",
+                "image_url": "",
+                "list_price_cents": self.list_price_cents,
+            },
+            "stock": self.stock,
+            "limit_per_user": self.limit_per_user,
+            "starts_in_s": self.starts_in_s,
+            "duration_s": self.duration_s,
+            "tiers": [{"at": at, "price_cents": price} for at, price in self.tiers],
+            "count": self.count,
+            "price_protection": self.price_protection,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    scenario: str
+    viewers: int
+    rate: float  # chat posts a second, whole swarm
+    duration_s: float  # after the ramp; 0 = until stopped (crowd)
+    ramp_s: float
+    procs: int
+    posters: int = 0  # viewers [0, posters) post chat, round robin
+    buyers: int = 0  # viewers [viewers - buyers, viewers) buy when a pin is live
+    likes_per_s: float = 0.0  # whole swarm
+    buy_units: int = 0  # units each buyer tries to get, one at a time; 0 = the pin's limit + 1
+    buy_jitter_ms: int = 0  # buyers start within this long after the pin goes live
+    replay_every: int = 0  # every k-th buyer re-sends an acked buy's id (idempotency); 0 = none
+    pin: PinPlan | None = None
+    pin_id: str | None = None  # an existing pin to buy (--pin): the bots create nothing
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def is_poster(self, index: int) -> bool:
+        return index < self.posters
+
+    def is_buyer(self, index: int) -> bool:
+        return index >= self.viewers - self.buyers
+
+    def worker_indexes(self, wid: int) -> range:
+        return range(wid, self.viewers, self.procs)
+
+    def worker_rate(self, wid: int) -> float:
+        """The share of the chat rate that worker ``wid``'s posters carry."""
+        if self.posters == 0:
+            return 0.0
+        mine = len(range(wid, self.posters, self.procs))
+        return self.rate * mine / self.posters
+
+    def worker_likes(self, wid: int) -> float:
+        mine = len(self.worker_indexes(wid))
+        return self.likes_per_s * mine / self.viewers if self.viewers else 0.0
+
+    def connect_at_s(self, index: int) -> float:
+        """When viewer ``index`` starts connecting, in seconds from the start."""
+        if self.viewers <= 1 or self.ramp_s <= 0:
+            return 0.0
+        return self.ramp_s * index / self.viewers
+
+
+def default_procs(viewers: int, rate: float, cpus: int) -> int:
+    """Enough worker processes that the bots are not the bottleneck, at most one per core.
+
+    A viewer receives about ``rate`` events a second (every post reaches everyone),
+    in at most ``EVENTS_PER_FRAME_GUESS_S`` frames a second once the server batches.
+    """
+    frames_per_s = viewers * min(max(rate, 1.0), EVENTS_PER_FRAME_GUESS_S)
+    need = max(math.ceil(frames_per_s / FRAMES_PER_PROC_S), math.ceil(viewers / VIEWERS_PER_PROC), 1)
+    return max(1, min(need, cpus, viewers))
+
+
+def posters_for(rate: float, viewers: int) -> tuple[int, str | None]:
+    """How many viewers must post to reach ``rate`` within the per-user limit."""
+    if rate <= 0:
+        return 0, None
+    need = math.ceil(rate / POSTS_PER_USER_PER_S)
+    if need <= viewers:
+        return need, None
+    return viewers, (
+        f"{rate:g} posts/s needs {need} posting viewers under the default chat limit "
+        f"(5 per 10 s per user); only {viewers} viewers: expect rate_limited errors"
+    )
+
+
+def make_plan(
+    scenario: str,
+    *,
+    viewers: int | None = None,
+    rate: float | None = None,
+    duration_s: float | None = None,
+    ramp_s: float | None = None,
+    procs: int | None = None,
+    cpus: int = 1,
+    pin_id: str | None = None,
+    stock: int | None = None,
+    limit_per_user: int | None = None,
+) -> Plan:
+    """The plan of a scenario; options left as None take the scenario's defaults."""
+    if scenario not in DEFAULTS:
+        raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+    d = DEFAULTS[scenario]
+    n = d.viewers if viewers is None else viewers
+    if n < 1:
+        raise ValueError("--viewers must be at least 1")
+    r = d.rate if rate is None else rate
+    duration = d.duration_s if duration_s is None else duration_s
+    ramp = d.ramp_s if ramp_s is None else ramp_s
+    if r < 0 or duration < 0 or ramp < 0:
+        raise ValueError("--rate, --duration and --ramp cannot be negative")
+    if scenario != "crowd" and duration <= 0:
+        raise ValueError("--duration must be positive")
+    nprocs = procs if procs else default_procs(n, r, cpus)
+    nprocs = max(1, min(nprocs, n))
+    warnings: list[str] = []
+    plan = Plan(scenario, n, r, duration, ramp, nprocs, pin_id=pin_id)
+
+    if scenario == "chat":
+        posters, warning = posters_for(r, n)
+        warnings += [warning] if warning else []
+        plan = replace(plan, posters=posters)
+    elif scenario == "join":
+        plan = replace(plan, rate=0.0)
+    elif scenario == "stampede":
+        units = (limit_per_user or 2) + 1
+        pin = None
+        if pin_id is None:
+            lim = limit_per_user if limit_per_user is not None else 2
+            pin = PinPlan(
+                at_s=0.0,
+                stock=stock if stock is not None else max(1, n // 2),
+                limit_per_user=lim,
+                starts_in_s=2,
+                duration_s=max(5, math.ceil(duration) + 5),
+                tiers=((0, 2500),),
+            )
+            units = lim + 1 if lim else 3
+        plan = replace(
+            plan, rate=0.0, buyers=n, buy_units=units, replay_every=10 if n >= 10 else 0, pin=pin
+        )
+    elif scenario == "mixed":
+        chatters = max(1, n // 5)
+        posters, warning = posters_for(r, chatters)
+        if r > 0 and posters < chatters:
+            posters = chatters  # everyone who chats, chats: more distinct posters lower the price
+        warnings += [warning] if warning else []
+        buyers = max(1, (3 * n) // 10)
+        pin = None
+        if pin_id is None:
+            t1, t2 = max(1, math.ceil(posters * 0.25)), max(2, math.ceil(posters * 0.5))
+            pin = PinPlan(
+                at_s=round(duration * 0.2, 1),
+                stock=stock if stock is not None else max(1, buyers // 2),
+                limit_per_user=limit_per_user if limit_per_user is not None else 2,
+                starts_in_s=max(1, round(duration * 0.2)),
+                duration_s=max(3, round(duration * 0.5)),
+                tiers=((0, 2500), (t1, 2000), (t2, 1500)) if t2 > t1 else ((0, 2500), (t1, 2000)),
+            )
+        plan = replace(
+            plan,
+            posters=posters,
+            buyers=buyers,
+            likes_per_s=max(1.0, n / 20),
+            buy_units=1,
+            buy_jitter_ms=1500,
+            replay_every=20 if buyers >= 20 else 0,
+            pin=pin,
+        )
+    elif scenario == "crowd":
+        plan = replace(
+            plan, procs=1, posters=n, buyers=max(1, (2 * n) // 5), buy_units=1, buy_jitter_ms=6000
+        )
+    return replace(plan, warnings=tuple(warnings))

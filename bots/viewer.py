@@ -1,0 +1,426 @@
+"""One simulated viewer: connects, resumes, reads every event, posts, likes and buys.
+
+The hot path is ``on_message``: one ``orjson.loads`` per frame, one seq check per
+durable event, and for a stamped chat post one histogram record. Everything
+else (acks, errors, pins) is rare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from bots.checks import SeqCheck
+from bots.client import HandshakeFailed, WsClient, connect
+
+if TYPE_CHECKING:
+    from bots.worker import Worker
+
+_loads = orjson.loads
+_dumps = orjson.dumps
+_time_ns = time.time_ns
+
+FATAL_CLOSES = frozenset({4001, 4003})  # unauthorized, banned: reconnecting cannot help
+PIN_EVENTS = frozenset({"pin", "sold_out", "pin_end", "price"})
+CONNECT_TIMEOUT_S = 10.0
+BACKOFF_FIRST_S = 0.1
+BACKOFF_MAX_S = 2.0
+
+
+def connect_error_kind(exc: BaseException) -> str:
+    """A short name for why a connection attempt failed (keys of ``connect_errors``)."""
+    if isinstance(exc, HandshakeFailed):
+        return f"http_{exc.status}" if exc.status else "handshake"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    if isinstance(exc, OSError):
+        return f"oserror_{exc.errno}" if exc.errno else "oserror"
+    return type(exc).__name__
+
+
+class Viewer:
+    """A viewer of the swarm. ``worker`` holds the shared clock, stats and plan."""
+
+    __slots__ = (
+        "buy_done",
+        "buy_got",
+        "buy_k",
+        "buy_limit",
+        "buy_pin",
+        "buy_timer",
+        "buy_waiting",
+        "buyer",
+        "chat_k",
+        "conn",
+        "connect_at",
+        "connect_started_us",
+        "ever_connected",
+        "failovers",
+        "hello_seen",
+        "index",
+        "name",
+        "pending",
+        "replay",
+        "replayed",
+        "resend",
+        "seq",
+        "sub",
+        "token",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        worker: Worker,
+        index: int,
+        sub: str,
+        name: str,
+        token: str | None,
+        *,
+        buyer: bool = False,
+        replay: bool = False,
+        connect_at: float = 0.0,
+    ) -> None:
+        self.worker = worker
+        self.index = index
+        self.sub = sub
+        self.name = name
+        self.token = token
+        self.buyer = buyer
+        self.replay = replay  # re-send an acked buy's id once, to check idempotency
+        self.connect_at = connect_at  # seconds after t0
+        self.seq = SeqCheck()
+        self.conn: WsClient | None = None
+        self.hello_seen = False  # on the current connection
+        self.ever_connected = False
+        self.connect_started_us = 0
+        self.failovers = 0
+        self.chat_k = 0
+        # request id -> (kind, sent_us, frame); kind is "chat", "buy" or "replay"
+        self.pending: dict[str, tuple[str, int, bytes]] = {}
+        self.resend: dict[str, tuple[str, int, bytes]] = {}  # buys to re-send after a reconnect
+        self.buy_pin: str | None = None
+        self.buy_limit: int | None = None
+        self.buy_got = 0
+        self.buy_k = 0
+        self.buy_done = False
+        self.buy_waiting = False
+        self.buy_timer: asyncio.TimerHandle | None = None
+        self.replayed = False
+
+    # -- connection lifecycle ------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.hello_seen and self.conn is not None and self.conn.is_open
+
+    async def run(self) -> None:
+        """Connect at ``connect_at``; reconnect (resuming with ``since``) until the worker stops."""
+        w = self.worker
+        if not await w.sleep_until(self.connect_at):
+            return
+        backoff = BACKOFF_FIRST_S
+        while not w.stopping:
+            target = w.targets[(self.index + self.failovers) % len(w.targets)]
+            uri = target.ws_uri(w.room, self.token, self.seq.since())
+            self.connect_started_us = _time_ns() // 1000
+            self.hello_seen = False
+            try:
+                conn = await connect(uri, self, target.host, target.port, CONNECT_TIMEOUT_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                w.connect_failed(connect_error_kind(exc))
+                self.failovers += 1  # try the next server, if there are several
+                if not await w.sleep(backoff * (0.5 + w.rng.random())):
+                    return
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            self.conn = conn
+            code, _reason = await conn.closed
+            self.conn = None
+            if conn.handler_errors:
+                w.stats.count("bot_errors", conn.handler_errors)
+            if self.hello_seen:
+                w.open_count -= 1
+                backoff = BACKOFF_FIRST_S
+            if w.closing:
+                break  # we closed it
+            w.disconnected(code)
+            for rid, entry in self.pending.items():
+                if entry[0] == "chat":
+                    w.stats.count("chat_unanswered_at_disconnect")
+                else:
+                    self.resend[rid] = entry
+            self.pending.clear()
+            if code in FATAL_CLOSES:
+                w.stats.count("fatal_closes")
+                return
+            if not await w.sleep(backoff * (0.5 + w.rng.random())):
+                return
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def close(self) -> None:
+        if self.buy_timer is not None:
+            self.buy_timer.cancel()
+            self.buy_timer = None
+        if self.conn is not None:
+            self.conn.close()
+
+    # -- receiving (the hot path) ----------------------------------------------
+
+    def on_message(self, data: bytes) -> None:
+        w = self.worker
+        now_us = _time_ns() // 1000
+        sec = (now_us - w.t0_us) // 1_000_000
+        second = w.cur_second if sec == w.cur_sec else w.roll(sec)
+        counts = second.counts
+        try:
+            events = _loads(data)
+        except orjson.JSONDecodeError:
+            w.stats.count("bad_frames")
+            return
+        if type(events) is not list:
+            w.stats.count("bad_frames")
+            return
+        counts["frames"] += 1
+        counts["events"] += len(events)
+        seq = self.seq
+        stamp = w.stamp_prefix
+        skip = len(stamp)
+        for ev in events:
+            t = ev.get("t")
+            if t == "chat":
+                n = ev.get("seq")
+                if n is not None:
+                    if n == seq.last + 1:
+                        seq.last = n
+                    else:
+                        seq.event(n)
+                text = ev.get("text")
+                if text:
+                    i = text.rfind(stamp)
+                    if i >= 0:
+                        try:
+                            sent_us = int(text[i + skip :], 16)
+                        except ValueError:
+                            continue
+                        second.latency.record(now_us - sent_us)
+                        counts["deliveries"] += 1
+                if w.crowd is not None:
+                    w.crowd.heard(self, ev)
+            elif t == "ack":
+                self._on_ack(ev, now_us, counts)
+            elif t == "hello":
+                self._on_hello(ev, now_us, counts)
+            elif t == "error":
+                self._on_error(ev, now_us, counts)
+            else:
+                n = ev.get("seq")
+                if n is not None:
+                    seq.event(n)
+                if t in PIN_EVENTS:
+                    self._on_pin_event(t, ev)
+
+    def _on_hello(self, ev: dict[str, Any], now_us: int, counts: dict[str, int]) -> None:
+        w = self.worker
+        seq = ev.get("seq")
+        self.seq.hello(seq if isinstance(seq, int) else 0, bool(ev.get("resumed")))
+        if not self.hello_seen:
+            self.hello_seen = True
+            w.open_count += 1
+            counts["connects"] += 1
+            w.stats.hists["connect"].record(now_us - self.connect_started_us)
+            w.stats.count("reconnects" if self.ever_connected else "connected")
+            self.ever_connected = True
+        pin = ev.get("pin")
+        if isinstance(pin, dict):
+            self._on_pin(pin)
+        if self.resend and self.conn is not None:
+            for rid, (kind, sent_us, frame) in self.resend.items():
+                self.pending[rid] = (kind, sent_us, frame)
+                self.conn.send_text(frame)
+                w.stats.count("buys_resent")
+            self.resend.clear()
+        if self.buy_waiting:
+            self._attempt_buy()
+
+    def _on_ack(self, ev: dict[str, Any], now_us: int, counts: dict[str, int]) -> None:
+        w = self.worker
+        rid = ev.get("id")
+        entry = self.pending.pop(rid, None) if isinstance(rid, str) else None
+        if entry is None:
+            w.stats.count("unexpected_acks")
+            return
+        kind, sent_us, _frame = entry
+        if kind == "chat":
+            w.stats.hists["chat_ack"].record(now_us - sent_us)
+            counts["chat_acked"] += 1
+            return
+        w.stats.hists["buy_ack"].record(now_us - sent_us)
+        order = ev.get("order")
+        if not isinstance(order, dict):
+            w.stats.count("acks_without_order")
+            return
+        w.stats.orders.append((self.sub, rid, order))  # type: ignore[arg-type]
+        qty = order.get("qty")
+        qty = qty if isinstance(qty, int) else 0
+        if kind == "buy":
+            counts["buys_acked"] += 1
+            counts["units_acked"] += qty
+            self.buy_got += qty
+            if w.crowd is not None:
+                w.crowd.bought(self)
+            if self.replay and not self.replayed:
+                self.replayed = True
+                self._send_request(rid, "replay", entry[2], now_us)
+                w.stats.count("replays_sent")
+                return
+        else:
+            w.stats.count("replays_acked")
+        self._attempt_buy()
+
+    def _on_error(self, ev: dict[str, Any], now_us: int, counts: dict[str, int]) -> None:
+        w = self.worker
+        code = str(ev.get("code"))
+        w.stats.errors[code] = w.stats.errors.get(code, 0) + 1
+        counts["errors"] += 1
+        rid = ev.get("id")
+        entry = self.pending.pop(rid, None) if isinstance(rid, str) else None
+        if entry is None:
+            return
+        kind = entry[0]
+        if kind == "chat":
+            w.stats.count("chat_rejected")
+            return
+        w.stats.hists["buy_ack"].record(now_us - entry[1])
+        if kind == "replay":
+            # The same request id was acked with an order before: the same answer is owed.
+            w.stats.count("replay_errors")
+            self._attempt_buy()
+        elif code == "not_started":
+            self._schedule_buy(0.1 + 0.2 * w.rng.random())
+        elif code == "rate_limited":
+            retry_ms = ev.get("retry_after_ms")
+            self._schedule_buy((retry_ms if isinstance(retry_ms, int | float) else 500) / 1000)
+        else:  # sold_out, limit_reached, ended, no_such_pin, forbidden, ...
+            self.buy_done = True
+            if w.crowd is not None and code == "sold_out":
+                w.crowd.missed(self)
+
+    def _on_pin_event(self, t: str, ev: dict[str, Any]) -> None:
+        w = self.worker
+        if t == "pin":
+            pin = ev.get("pin")
+            if isinstance(pin, dict):
+                self._on_pin(pin)
+            return
+        pin_id = ev.get("pin")
+        if not isinstance(pin_id, str):
+            return
+        if t == "price":
+            if w.crowd is not None:
+                w.crowd.price_fell(self, ev)
+            return
+        entry = w.stats.pins.setdefault(pin_id, {})
+        if t == "sold_out":
+            entry["state"] = "sold_out"
+        elif t == "pin_end":
+            entry["state"] = "ended"
+            sold = ev.get("sold")
+            if isinstance(sold, int):
+                entry["sold"] = max(entry.get("sold", 0), sold)
+        if pin_id == self.buy_pin:
+            self.buy_done = True
+
+    def _on_pin(self, pin: dict[str, Any]) -> None:
+        w = self.worker
+        w.stats.note_pin(pin)
+        pin_id = pin.get("id")
+        state = pin.get("state")
+        if w.crowd is not None:
+            w.crowd.pin_seen(self, pin)
+        if not self.buyer or not isinstance(pin_id, str):
+            return
+        if w.plan.pin_id is not None and pin_id != w.plan.pin_id:
+            return
+        if state in ("sold_out", "ended"):
+            if pin_id == self.buy_pin:
+                self.buy_done = True
+            return
+        if state not in ("upcoming", "live") or pin_id == self.buy_pin:
+            return
+        self.buy_pin = pin_id
+        limit = pin.get("limit_per_user")
+        self.buy_limit = limit if isinstance(limit, int) else None
+        self.buy_got = 0
+        self.buy_done = False
+        self.replayed = False
+        starts_ms = pin.get("starts_at_ms")
+        delay = 0.0
+        if isinstance(starts_ms, int | float):
+            delay = max(0.0, starts_ms / 1000 - time.time())
+        if w.plan.buy_jitter_ms:
+            delay += w.rng.random() * w.plan.buy_jitter_ms / 1000
+        self._schedule_buy(delay)
+
+    # -- sending -------------------------------------------------------------------
+
+    def _send_request(self, rid: str, kind: str, frame: bytes, now_us: int) -> bool:
+        conn = self.conn
+        if conn is None or not self.hello_seen or not conn.send_text(frame):
+            return False
+        self.pending[rid] = (kind, now_us, frame)
+        return True
+
+    def post_chat(self, text: str) -> bool:
+        """Post one chat line (the caller stamps it); False when not connected."""
+        if not self.is_open:
+            return False
+        self.chat_k += 1
+        rid = f"c{self.chat_k}"
+        now_us = _time_ns() // 1000
+        frame = _dumps({"t": "chat", "id": rid, "text": text})
+        if not self._send_request(rid, "chat", frame, now_us):
+            return False
+        self.worker.second_now().counts["chat_sent"] += 1
+        return True
+
+    def like(self, n: int) -> bool:
+        if not self.is_open or self.conn is None:
+            return False
+        if not self.conn.send_text(_dumps({"t": "like", "n": n})):
+            return False
+        self.worker.second_now().counts["likes_sent"] += n
+        return True
+
+    def _schedule_buy(self, delay_s: float) -> None:
+        if self.buy_timer is not None:
+            self.buy_timer.cancel()
+        self.buy_timer = self.worker.loop.call_later(delay_s, self._attempt_buy)
+
+    def _attempt_buy(self) -> None:
+        self.buy_timer = None
+        w = self.worker
+        if self.buy_done or self.buy_pin is None or not w.activity:
+            return
+        if not self.is_open:
+            self.buy_waiting = True  # on the next hello
+            return
+        self.buy_waiting = False
+        wanted = w.plan.buy_units or ((self.buy_limit or 2) + 1)
+        if self.buy_got >= wanted:
+            self.buy_done = True
+            return
+        self.buy_k += 1
+        rid = f"b{self.buy_k}-{self.sub}"
+        frame = _dumps({"t": "buy", "id": rid, "pin": self.buy_pin, "qty": 1})
+        if self._send_request(rid, "buy", frame, _time_ns() // 1000):
+            w.second_now().counts["buys_sent"] += 1

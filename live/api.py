@@ -1,0 +1,228 @@
+"""The HTTP API (contract §3). Errors leave here as ``{"error": code, "message": text}``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from live.auth import Identity, Role, bearer_identity, make_token
+from live.settings import Settings
+from live.store import RoomStore, now_ms
+from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unauthorized, Unavailable
+from rooms.ids import ROOM_ID_RE, parse_item_id, parse_room_id
+from rooms.moderation import parse_moderation
+from rooms.pins import parse_pin
+from rooms.room import parse_title
+
+MAX_BODY_BYTES = 64 * 1024  # SDP offers are the largest bodies: a few KiB
+ORDER_COLUMNS = ("id", "pin", "user", "qty", "unit_price_cents", "total_cents", "tier", "ts_ms", "refund_cents")
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
+
+
+def error_response(err: RoomError) -> JSONResponse:
+    """The one mapping from the error tree to HTTP."""
+    headers = {}
+    if err.retry_after_ms is not None:
+        headers["Retry-After"] = str(max(1, (err.retry_after_ms + 999) // 1000))
+    return JSONResponse({"error": err.code, "message": err.message}, status_code=err.status, headers=headers)
+
+
+Handler = Callable[[Any, Request], Awaitable[Response]]
+
+
+def api_errors(handler: Handler) -> Handler:
+    """Turn the error tree into HTTP answers for one endpoint method."""
+
+    async def wrapped(self: Any, request: Request) -> Response:
+        try:
+            return await handler(self, request)
+        except RoomError as err:
+            return error_response(err)
+        except RedisError:
+            return error_response(Unavailable("the store is unavailable; retry"))
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+async def read_json(request: Request) -> Any:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise TooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("body is not JSON") from None
+
+
+class Api:
+    def __init__(self, store: RoomStore, settings: Settings, video: Any) -> None:
+        self.store = store
+        self.settings = settings
+        self.video = video
+
+    def _who(self, request: Request) -> Identity | None:
+        return bearer_identity(self.settings.secret, request.headers.get("authorization"))
+
+    def _require(self, request: Request) -> Identity:
+        identity = self._who(request)
+        if identity is None:
+            raise Unauthorized("an Authorization: Bearer token is required")
+        return identity
+
+    def _host(self, request: Request) -> tuple[str, Identity]:
+        room = parse_room_id(request.path_params["room"])
+        identity = self._require(request)
+        identity.require_host(room)
+        return room, identity
+
+    @api_errors
+    async def put_room(self, request: Request) -> Response:
+        room, host = self._host(request)
+        title = parse_title(await read_json(request))
+        created, status = await self.store.put_room(room, title, host)
+        snap = await self.store.snapshot(room)
+        return JSONResponse(orjson.dumps(snap.room(room)), status_code=201 if created else 200)
+
+    async def _status(self, request: Request, verb: str) -> Response:
+        room, _ = self._host(request)
+        status = await self.store.set_status(room, verb)
+        return JSONResponse({"id": room, "status": status})
+
+    @api_errors
+    async def start_room(self, request: Request) -> Response:
+        return await self._status(request, "start")
+
+    @api_errors
+    async def stop_room(self, request: Request) -> Response:
+        return await self._status(request, "stop")
+
+    @api_errors
+    async def list_rooms(self, request: Request) -> Response:
+        return JSONResponse({"rooms": await self.store.live_rooms()})
+
+    @api_errors
+    async def get_room(self, request: Request) -> Response:
+        room = request.path_params["room"]
+        if not ROOM_ID_RE.fullmatch(room):
+            raise NotFound("no such room")
+        snap = await self.store.snapshot(room)
+        return JSONResponse(snap.public_json(room))
+
+    @api_errors
+    async def create_pin(self, request: Request) -> Response:
+        room, _ = self._host(request)
+        spec = parse_pin(await read_json(request))
+        pin = await self.store.create_pin(room, spec, now_ms())
+        return JSONResponse(pin.encode(), status_code=201)
+
+    @api_errors
+    async def delete_pin(self, request: Request) -> Response:
+        room, _ = self._host(request)
+        pin_id = parse_item_id(request.path_params["pin"], "pin")
+        pin = await self.store.end_pin(room, pin_id, now_ms())
+        return JSONResponse(pin.encode())
+
+    @api_errors
+    async def orders(self, request: Request) -> Response:
+        room, _ = self._host(request)
+        await self.store.tick_pin(room, now_ms())
+        orders = await self.store.orders(room)
+        fmt = request.query_params.get("format", "json")
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(ORDER_COLUMNS)
+            for order in orders:
+                writer.writerow([order.get(col, "") for col in ORDER_COLUMNS])
+            return Response(
+                out.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{room}-orders.csv"'},
+            )
+        if fmt != "json":
+            raise BadRequest("format must be json or csv")
+        return JSONResponse({"orders": orders})
+
+    @api_errors
+    async def moderation(self, request: Request) -> Response:
+        room = parse_room_id(request.path_params["room"])
+        self._require(request).require_staff(room)
+        cmd = parse_moderation(await read_json(request))
+        seq = await self.store.moderate(room, cmd)
+        return JSONResponse({"ok": True, "seq": seq})
+
+    @api_errors
+    async def stats(self, request: Request) -> Response:
+        room, _ = self._host(request)
+        await self.store.tick_pin(room, now_ms())
+        return JSONResponse(await self.store.stats(room))
+
+    @api_errors
+    async def publish(self, request: Request) -> Response:
+        room, _ = self._host(request)
+        await self._existing_room(room)
+        if self.video is None:
+            raise NotFound("video is not enabled on this server")
+        return JSONResponse(await self.video.publish(room, await read_json(request)))
+
+    @api_errors
+    async def watch(self, request: Request) -> Response:
+        room = request.path_params["room"]
+        if not ROOM_ID_RE.fullmatch(room):
+            raise NotFound("no such room")
+        await self._existing_room(room)
+        if self.video is None:
+            raise NotFound("video is not enabled on this server")
+        if not self.video.is_publishing(room):
+            raise Conflict("nobody is publishing in this room")
+        return JSONResponse(await self.video.watch(room, await read_json(request)))
+
+    async def _existing_room(self, room: str) -> None:
+        if not await self.store.redis.exists(self.store.keys(room).meta):
+            raise NotFound("no such room")
+
+    @api_errors
+    async def dev_token(self, request: Request) -> Response:
+        if not self.settings.dev:
+            raise NotFound("not found")
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        name, role, room = body.get("name"), body.get("role", "viewer"), body.get("room")
+        if not isinstance(name, str) or not 1 <= len(name) <= 32:
+            raise BadRequest("name must be 1-32 characters")
+        if role not in {r.value for r in Role}:
+            raise BadRequest("role must be viewer, mod or host")
+        if room is not None:
+            room = parse_room_id(room)
+        elif role != Role.VIEWER.value:
+            raise BadRequest(f"a {role} token needs a room")
+        slug = re.sub(r"[^A-Za-z0-9_-]", "", name.lower())[:40] or "user"
+        token = make_token(self.settings.secret, sub=f"{slug}-{secrets.token_hex(3)}", name=name, role=role,
+                           room=room, ttl_s=12 * 3600)
+        return JSONResponse({"token": token})
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            await self.store.ping()
+        except (RedisError, OSError):
+            return JSONResponse({"ok": False}, status_code=503)
+        return JSONResponse({"ok": True})

@@ -1,0 +1,140 @@
+"""The Starlette application: explicit routes, and a lifespan that owns every resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from live.api import Api, error_response
+from live.gateway import Gateway
+from live.hub import HubRegistry
+from live.metrics import Metrics
+from live.redis_client import connect
+from live.settings import Settings
+from live.store import RoomStore, now_ms
+from rooms.errors import ERRORS_BY_CODE, RoomError
+
+log = logging.getLogger("live.app")
+
+WEB_DIR = Path(os.environ.get("LIVE_WEB_DIR", Path(__file__).resolve().parent.parent / "web"))
+
+
+async def run_pin_timers(store: RoomStore, interval_s: float = 0.2) -> None:
+    """Let time act on pins of every room, also rooms nobody watches on this process."""
+    while True:
+        try:
+            for room in await store.due_pins(now_ms()):
+                figures = await store.tick_pin(room, now_ms())
+                await store.schedule_pin(room, figures.deadline_ms if figures else None)
+        except RedisError as err:
+            log.warning("pin timers: %s", err)
+        except RoomError as err:
+            log.warning("pin timers: %s", err.message)
+        await asyncio.sleep(interval_s)
+
+
+def _load_video(settings: Settings) -> Any:
+    try:
+        from live.video import VideoService
+    except ImportError:  # aiortc missing: the server still runs rooms, chat and sales
+        log.warning("video disabled: live.video could not be imported")
+        return None
+    return VideoService(ice_servers=list(settings.ice_servers), keyframe_interval_ms=settings.keyframe_interval_ms)
+
+
+def create_app(settings: Settings) -> Starlette:
+    if not settings.node_id:
+        settings = dataclasses.replace(settings, node_id=secrets.token_hex(6))
+    redis = connect(settings.redis_url)
+    reader_redis = connect(settings.redis_url, socket_timeout_s=10.0)
+    metrics = Metrics()
+    store = RoomStore(redis, settings)
+    hubs = HubRegistry(store, reader_redis, settings, metrics)
+    gateway = Gateway(store, hubs, settings, metrics)
+    video = _load_video(settings)
+    api = Api(store, settings, video)
+    metrics.gauges["live_hubs"] = lambda: len(hubs)
+    if video is not None:
+        metrics.gauges["live_video_publishers"] = lambda: video.stats().get("publishers", 0)
+        metrics.gauges["live_video_viewers"] = lambda: video.stats().get("viewers", 0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        timers = asyncio.create_task(run_pin_timers(store), name="pin-timers")
+        try:
+            yield
+        finally:
+            timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timers
+            await hubs.close()
+            if video is not None:
+                await video.close()
+            await store.batcher.close()
+            await redis.aclose()
+            await reader_redis.aclose()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    def page(name: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            path = WEB_DIR / name
+            if not path.exists():
+                return error_response(ERRORS_BY_CODE["not_found"]("page not found"))
+            return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+        return endpoint
+
+    routes: list[Any] = [
+        Route("/healthz", api.healthz),
+        Route("/metrics", metrics_endpoint),
+        Route("/api/rooms", api.list_rooms, methods=["GET"]),
+        Route("/api/rooms/{room}", api.put_room, methods=["PUT"]),
+        Route("/api/rooms/{room}", api.get_room, methods=["GET"]),
+        Route("/api/rooms/{room}/start", api.start_room, methods=["POST"]),
+        Route("/api/rooms/{room}/stop", api.stop_room, methods=["POST"]),
+        Route("/api/rooms/{room}/pins", api.create_pin, methods=["POST"]),
+        Route("/api/rooms/{room}/pins/{pin}", api.delete_pin, methods=["DELETE"]),
+        Route("/api/rooms/{room}/orders", api.orders, methods=["GET"]),
+        Route("/api/rooms/{room}/moderation", api.moderation, methods=["POST"]),
+        Route("/api/rooms/{room}/stats", api.stats, methods=["GET"]),
+        Route("/api/rooms/{room}/publish", api.publish, methods=["POST"]),
+        Route("/api/rooms/{room}/watch", api.watch, methods=["POST"]),
+        Route("/api/dev/token", api.dev_token, methods=["POST"]),
+        WebSocketRoute("/ws/{room}", gateway.endpoint),
+        Route("/", page("index.html")),
+        Route("/watch/{room}", page("watch.html")),
+        Route("/host/{room}", page("host.html")),
+    ]
+    if (WEB_DIR / "static").is_dir():
+        routes.append(Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "bad_request", 413: "too_large"}.get(exc.status_code, "bad_request")
+        err = ERRORS_BY_CODE[code](exc.detail or code)
+        response = error_response(err)
+        response.status_code = exc.status_code
+        return response
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app.state.settings = settings
+    app.state.store = store
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,93 @@
+"""Tokens: HS256 JWTs with sub, name, role, room, exp (contract §1)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import jwt
+
+from rooms.errors import Forbidden, Unauthorized
+from rooms.ids import ROOM_ID_RE, USER_ID_RE, RoomId, UserId
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    MOD = "mod"
+    HOST = "host"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: UserId
+    name: str
+    role: Role
+    room: RoomId | None
+
+    def acts_on(self, room: str) -> bool:
+        """Hosts and mods act on their one room only."""
+        return self.room == room
+
+    def require_host(self, room: str) -> None:
+        if self.role is not Role.HOST or not self.acts_on(room):
+            raise Forbidden("only this room's host may do that")
+
+    def require_staff(self, room: str) -> None:
+        if self.role not in (Role.HOST, Role.MOD) or not self.acts_on(room):
+            raise Forbidden("only this room's host or moderators may do that")
+
+
+def make_token(
+    secret: str,
+    *,
+    sub: str,
+    name: str,
+    role: str,
+    room: str | None = None,
+    ttl_s: int = 3600,
+    now_s: float | None = None,
+) -> str:
+    """Sign a token; the claims are checked the way ``verify_token`` will read them."""
+    now = time.time() if now_s is None else now_s
+    claims: dict[str, object] = {"sub": sub, "name": name, "role": role, "exp": int(now + ttl_s)}
+    if room is not None:
+        claims["room"] = room
+    _check_claims(claims)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_token(secret: str, token: str) -> Identity:
+    """Return who the token speaks for, or raise ``Unauthorized``."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+    except jwt.PyJWTError as err:
+        raise Unauthorized(f"invalid token: {err}") from None
+    return _check_claims(claims)
+
+
+def _check_claims(claims: dict[str, object]) -> Identity:
+    sub, name, role, room = claims.get("sub"), claims.get("name"), claims.get("role"), claims.get("room")
+    if not isinstance(sub, str) or not USER_ID_RE.fullmatch(sub):
+        raise Unauthorized("token sub must be 1-64 of [A-Za-z0-9_-]")
+    if not isinstance(name, str) or not 1 <= len(name) <= 32:
+        raise Unauthorized("token name must be 1-32 characters")
+    try:
+        parsed_role = Role(role)  # type: ignore[arg-type]
+    except ValueError:
+        raise Unauthorized("token role must be viewer, mod or host") from None
+    if room is not None and (not isinstance(room, str) or not ROOM_ID_RE.fullmatch(room)):
+        raise Unauthorized("token room must be 1-40 of [a-z0-9-]")
+    if parsed_role is not Role.VIEWER and room is None:
+        raise Unauthorized(f"a {parsed_role.value} token needs a room")
+    return Identity(UserId(sub), name, parsed_role, RoomId(room) if room else None)
+
+
+def bearer_identity(secret: str, header: str | None) -> Identity | None:
+    """Identity from an ``Authorization: Bearer`` header; None when there is no header."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <token>'")
+    return verify_token(secret, token.strip())

@@ -1,0 +1,164 @@
+"""The ``live`` command: ``serve``, ``token``, ``demo`` and ``bots``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import Sequence
+
+from live.settings import Settings
+
+
+def _fail(message: str) -> int:
+    print(f"live: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _check_redis(url: str) -> None:
+    from live.redis_client import CLUSTER_SCHEME
+
+    import redis
+    from redis.cluster import RedisCluster
+
+    if url.startswith(CLUSTER_SCHEME):
+        client: object = RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], socket_timeout=3)
+    else:
+        client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        client.ping()  # type: ignore[attr-defined]
+    finally:
+        client.close()  # type: ignore[attr-defined]
+
+
+def add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 = any free port")
+    parser.add_argument("--redis-url", default=None, help="shared Redis (LIVE_REDIS_URL); omitted = bundled Redis")
+    parser.add_argument("--secret", default=None, help="token signing key (LIVE_SECRET)")
+    parser.add_argument("--dev", action="store_true", help="enable POST /api/dev/token")
+    parser.add_argument("--data-dir", default="./.live-data", help="bundled Redis's files")
+    parser.add_argument("--tick-ms", type=int, default=None, help="fan-out batching tick (default 50)")
+
+
+def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
+    """Run the server until interrupted. ``on_ready(settings, url)`` runs once it listens."""
+    import uvicorn
+
+    from live.redis_server import BundledRedis, RedisStartError
+
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as err:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+    host, port = sock.getsockname()[:2]
+    bundled: BundledRedis | None = None
+    redis_url = args.redis_url or os.environ.get("LIVE_REDIS_URL", "")
+    try:
+        if not redis_url:
+            bundled = BundledRedis(args.data_dir)
+            try:
+                redis_url = bundled.start()
+            except RedisStartError as err:
+                return _fail(f"cannot start the bundled Redis: {err}")
+        else:
+            try:
+                _check_redis(redis_url)
+            except Exception as err:
+                return _fail(f"cannot reach Redis at {redis_url}: {err}")
+        settings = Settings.from_env(
+            redis_url=redis_url, secret=args.secret, dev=args.dev or None, host=host, port=port,
+            data_dir=args.data_dir, tick_ms=args.tick_ms,
+        )
+        from live.app import create_app
+
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,  # doubles CPU per delivery; batching is the lever instead
+            ws_max_size=settings.frame_max_bytes,
+            http="httptools",
+            loop="uvloop",
+            lifespan="on",
+            log_level=os.environ.get("LIVE_LOG_LEVEL", "warning"),
+            timeout_graceful_shutdown=3,
+        )
+        server = uvicorn.Server(config)
+        url = f"http://{host}:{port}"
+        print(f"live: listening on {url} (redis {redis_url})", flush=True)
+        if callable(on_ready):
+            on_ready(settings, url)
+        server.run(sockets=[sock])
+        return 0
+    finally:
+        sock.close()
+        if bundled is not None:
+            bundled.stop()
+
+
+def token(args: argparse.Namespace) -> int:
+    from live.auth import make_token
+    from rooms.errors import RoomError
+
+    secret = args.secret or os.environ.get("LIVE_SECRET") or Settings().secret
+    sub = args.sub or "".join(ch for ch in args.name.lower() if ch.isalnum() or ch in "-_")[:64] or "user"
+    try:
+        print(make_token(secret, sub=sub, name=args.name, role=args.role, room=args.room, ttl_s=args.ttl))
+    except RoomError as err:
+        return _fail(err.message)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="live", description="Live-stream shopping room server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_serve = sub.add_parser("serve", help="run the room server")
+    add_serve_flags(p_serve)
+    p_serve.set_defaults(func=serve)
+
+    p_token = sub.add_parser("token", help="print a token signed with the configured secret")
+    p_token.add_argument("--role", choices=["viewer", "mod", "host"], default="viewer")
+    p_token.add_argument("--room", default=None)
+    p_token.add_argument("--name", required=True)
+    p_token.add_argument("--sub", default=None)
+    p_token.add_argument("--ttl", type=int, default=3600)
+    p_token.add_argument("--secret", default=None)
+    p_token.set_defaults(func=token)
+
+    p_demo = sub.add_parser("demo", help="server + bundled Redis + a demo room with a crowd")
+    add_serve_flags(p_demo)
+    p_demo.add_argument("--crowd", type=int, default=14, help="simulated viewers in the demo room (0 = none)")
+    p_demo.set_defaults(func=_demo)
+
+    with contextlib.suppress(ImportError):
+        from bots.cli import register
+
+        register(sub)
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from live.demo import run_demo
+
+    return run_demo(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 0

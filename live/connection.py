@@ -1,0 +1,90 @@
+"""One viewer's connection: an outbox bounded in bytes and its own writer task.
+
+The hub only appends to outboxes and never awaits a viewer, so one stalled viewer
+cannot slow the room; a viewer further behind than ``outbox_max_bytes`` is closed
+with 4008 and can resume with ``since``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from live import closecodes
+from live.auth import Identity
+
+SendText = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        room: str,
+        identity: Identity | None,
+        viewer_key: str,
+        send_text: SendText,
+        close: Close,
+        outbox_max_bytes: int,
+    ) -> None:
+        self.room = room
+        self.identity = identity
+        self.viewer_key = viewer_key  # user id, or a per-connection id for anonymous watchers
+        self.seq = 0  # the last durable seq queued to this viewer
+        self._send_text = send_text
+        self._close = close
+        self._max_bytes = outbox_max_bytes
+        self._outbox: deque[str] = deque()
+        self._outbox_bytes = 0
+        self._wake = asyncio.Event()
+        self._close_after: tuple[int, str] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+        self.done = asyncio.Event()
+
+    @property
+    def user_id(self) -> str | None:
+        return self.identity.id if self.identity else None
+
+    def push(self, frame: str) -> None:
+        """Queue a frame; never blocks. Past the byte bound the viewer is cut off."""
+        if self.closed or self._close_after is not None:
+            return
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
+        if self._max_bytes and self._outbox_bytes > self._max_bytes:
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self.close_soon(closecodes.TOO_SLOW, "too slow: reconnect with since to resume")
+            return
+        self._wake.set()
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close once what is already queued has been written."""
+        if self._close_after is None and not self.closed:
+            self._close_after = (code, reason)
+            self._wake.set()
+
+    async def run_writer(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._outbox:
+                    frame = self._outbox.popleft()
+                    self._outbox_bytes -= len(frame)
+                    await self._send_text(frame)
+                if self._close_after is not None:
+                    code, reason = self._close_after
+                    self.close_code = code
+                    with contextlib.suppress(Exception):
+                        await self._close(code, reason)
+                    return
+        except Exception:
+            return  # the socket is gone; the reader side notices and cleans up
+        finally:
+            self.closed = True
+            self.done.set()

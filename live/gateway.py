@@ -1,0 +1,234 @@
+"""The WebSocket gateway: ``/ws/{room}?token=…&since=…`` (contract §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from live import closecodes
+from live.auth import Identity, Role, verify_token
+from live.connection import Connection
+from live.hub import HubRegistry
+from live.metrics import Metrics
+from live.settings import Settings
+from live.store import RoomStore, Snapshot, now_ms
+from rooms import events
+from rooms.chat import normalize_chat_text
+from rooms.commands import BuyCommand, ChatCommand, CommandError, LikeCommand, PingCommand, parse_command
+from rooms.errors import BadRequest, Banned, NotFound, RateLimited, RoomError, TooLarge, Unauthorized, Unavailable
+from rooms.flood import FloodGuard
+from rooms.ids import ROOM_ID_RE
+
+log = logging.getLogger("live.gateway")
+
+
+def _error_frame(err: RoomError, request_id: str | None = None) -> str:
+    event = events.Error(err.code, err.message, request_id, err.retry_after_ms)
+    return "[" + events.encode_event(event).decode() + "]"
+
+
+def effective_identity(identity: Identity | None, room: str) -> Identity | None:
+    """Host and mod powers apply in the token's own room; elsewhere the holder is a viewer."""
+    if identity is None or identity.role is Role.VIEWER or identity.acts_on(room):
+        return identity
+    return Identity(identity.id, identity.name, Role.VIEWER, identity.room)
+
+
+def parse_since(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 15:
+        raise BadRequest("since must be a non-negative integer")
+    return int(raw)
+
+
+class Gateway:
+    def __init__(self, store: RoomStore, hubs: HubRegistry, settings: Settings, metrics: Metrics) -> None:
+        self._store = store
+        self._hubs = hubs
+        self._settings = settings
+        self._metrics = metrics
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        room = websocket.path_params["room"]
+        token = websocket.query_params.get("token")
+        await websocket.accept()
+        identity: Identity | None = None
+        try:
+            if not ROOM_ID_RE.fullmatch(room):
+                raise NotFound("room id must be 1-40 of [a-z0-9-]")
+            if token is not None:
+                identity = effective_identity(verify_token(self._settings.secret, token), room)
+        except RoomError as err:
+            code = closecodes.UNAUTHORIZED if isinstance(err, Unauthorized) else closecodes.NO_SUCH_ROOM
+            await self._refuse(websocket, err, code)
+            return
+        notes: list[str] = []
+        try:
+            since = parse_since(websocket.query_params.get("since"))
+        except BadRequest as err:
+            since = None
+            notes.append(_error_frame(err))
+        try:
+            snap = await self._store.snapshot(room, identity.id if identity else "")
+        except NotFound as err:
+            await self._refuse(websocket, err, closecodes.NO_SUCH_ROOM)
+            return
+        except RedisError:
+            await self._refuse(websocket, Unavailable("the store is unavailable; retry"), closecodes.SERVER_ERROR)
+            return
+        if snap.banned:
+            await self._refuse(websocket, Banned("you are banned from this room"), closecodes.BANNED)
+            return
+        await self._serve(websocket, room, identity, snap, since, notes)
+
+    async def _refuse(self, websocket: WebSocket, err: RoomError, close_code: int) -> None:
+        self._metrics.error(err.code)
+        self._metrics.disconnect(close_code)
+        with contextlib.suppress(Exception):
+            await websocket.send_text(_error_frame(err))
+            await websocket.close(close_code, err.message[:120])
+
+    def _hello(self, room: str, snap: Snapshot, identity: Identity | None, resumed: bool) -> str:
+        you: Any = None
+        if identity is not None:
+            muted = snap.muted_until_ms if snap.muted_until_ms > now_ms() else 0
+            you = {"id": identity.id, "name": identity.name, "role": identity.role.value, "muted_until_ms": muted}
+        body = snap.public_json(room)
+        if resumed:
+            # The lines after `since` follow as events; repeating recent chat here would duplicate them.
+            body = body.replace(b'"chat":[' + ",".join(snap.chat).encode() + b"]", b'"chat":[]', 1)
+        extra = orjson.dumps({"t": "hello", "resumed": resumed, "you": you})
+        return "[" + (extra[:-1] + b"," + body[1:]).decode() + "]"
+
+    async def _serve(
+        self,
+        websocket: WebSocket,
+        room: str,
+        identity: Identity | None,
+        snap: Snapshot,
+        since: int | None,
+        notes: list[str],
+    ) -> None:
+        resumed = since is not None and since <= snap.seq and (snap.oldest_seq == 0 or since >= snap.oldest_seq - 1)
+        if since is not None and snap.seq == 0:
+            resumed = since == 0
+        after_seq = since if resumed and since is not None else snap.seq
+        viewer_key = identity.id if identity else f"anon-{secrets.token_hex(6)}"
+
+        async def close(code: int, reason: str) -> None:
+            await websocket.close(code, reason)
+
+        conn = Connection(
+            room=room,
+            identity=identity,
+            viewer_key=viewer_key,
+            send_text=websocket.send_text,
+            close=close,
+            outbox_max_bytes=self._settings.outbox_max_bytes,
+        )
+        conn.push(self._hello(room, snap, identity, resumed))
+        for note in notes:
+            conn.push(note)
+        writer = asyncio.create_task(conn.run_writer(), name=f"writer:{room}")
+        hub = self._hubs.get(room)
+        hub.join(conn, after_seq)
+        self._metrics.connections += 1
+        self._metrics.connections_total += 1
+        with contextlib.suppress(RedisError):
+            await self._store.note_viewer(room, viewer_key)
+        guard = FloodGuard(self._settings.frames_per_s, self._settings.frames_burst, self._settings.flood_strikes)
+        close_code = closecodes.NORMAL
+        try:
+            close_code = await self._read_loop(websocket, conn, hub, guard)
+        finally:
+            hub.leave(conn)
+            self._metrics.connections -= 1
+            if conn.close_code is not None:
+                close_code = conn.close_code
+            self._metrics.disconnect(close_code)
+            if not writer.done():
+                conn.close_soon(close_code, "")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.done.wait(), 2)
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _read_loop(self, websocket: WebSocket, conn: Connection, hub: Any, guard: FloodGuard) -> int:
+        max_bytes = self._settings.frame_max_bytes
+        done = asyncio.ensure_future(conn.done.wait())
+        try:
+            while True:
+                receive = asyncio.ensure_future(websocket.receive())
+                finished, _ = await asyncio.wait({receive, done}, return_when=asyncio.FIRST_COMPLETED)
+                if receive not in finished:
+                    receive.cancel()
+                    return conn.close_code or closecodes.NORMAL
+                message = receive.result()
+                if message["type"] == "websocket.disconnect":
+                    return int(message.get("code", closecodes.NORMAL))
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                size = len(data.encode()) if isinstance(data, str) else len(data)
+                if size > max_bytes:
+                    err = TooLarge(f"frame is {size} bytes; at most {max_bytes}")
+                    conn.push(_error_frame(err))
+                    conn.close_soon(closecodes.TOO_BIG, "frame too big")
+                    return closecodes.TOO_BIG
+                if not await self._handle(data, conn, hub, guard):
+                    conn.close_soon(closecodes.POLICY_FLOOD, "flooding after rate_limited")
+                    return closecodes.POLICY_FLOOD
+        except WebSocketDisconnect as exc:
+            return exc.code
+        finally:
+            done.cancel()
+
+    async def _handle(self, data: str | bytes, conn: Connection, hub: Any, guard: FloodGuard) -> bool:
+        """Answer one client frame. Returns False when the client must be cut off for flooding."""
+        now = now_ms()
+        request_id: str | None = None
+        try:
+            if not guard.admit(now):
+                raise RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())
+            try:
+                cmd = parse_command(data)
+            except CommandError as err:
+                request_id = err.request_id
+                raise
+            self._metrics.event_in(type(cmd).__name__.removesuffix("Command").lower())
+            if isinstance(cmd, PingCommand):
+                conn.push('[{"t":"pong"}]')
+                return True
+            if conn.identity is None:
+                request_id = getattr(cmd, "id", None)
+                raise Unauthorized("sign in to chat, like or buy")
+            if isinstance(cmd, ChatCommand):
+                request_id = cmd.id
+                text = normalize_chat_text(cmd.text)
+                seq = await self._store.post_chat(conn.room, conn.identity, text, now)
+                conn.push(events.encode_frame([events.Ack(cmd.id, {"seq": seq})]).decode())
+            elif isinstance(cmd, LikeCommand):
+                hub.add_likes(cmd.n)
+            elif isinstance(cmd, BuyCommand):
+                request_id = cmd.id
+                order, _replayed = await self._store.buy(conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now)
+                conn.push(events.encode_frame([events.Ack(cmd.id, {"order": order})]).decode())
+        except RoomError as err:
+            self._metrics.error(err.code)
+            conn.push(_error_frame(err, request_id))
+            if isinstance(err, RateLimited) or err.code == "rate_limited":
+                return not guard.strike(now)
+        except RedisError:
+            err = Unavailable("the store is unavailable; retry the same request id")
+            self._metrics.error(err.code)
+            conn.push(_error_frame(err, request_id))
+        return True

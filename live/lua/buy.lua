@@ -1,0 +1,48 @@
+-- Take an order atomically: idempotency, pin window, per-user limit, stock, tier price, record.
+-- KEYS: meta events pin bought pin_orders orders order_ids requests pins buyers
+-- ARGV: now maxlen user pin_id qty request_id order_id
+local meta, events, pin, bought, pin_orders, orders, order_ids, requests, pins, buyers =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local now, maxlen, user, pin_id, qty = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local request_key, order_id = user .. ':' .. ARGV[6], ARGV[7]
+
+local earlier = redis.call('HGET', requests, request_key)
+if earlier then return {'ok', redis.call('HGET', orders, earlier), 1} end
+if redis.call('HGET', pin, 'id') ~= pin_id then
+  if redis.call('HEXISTS', pins, pin_id) == 1 then return fail('ended', 'that sale has ended') end
+  return fail('no_such_pin', 'no pin ' .. pin_id .. ' in this room')
+end
+local state = pin_state(pin, now)
+if state == 'upcoming' then
+  return fail('not_started', 'the sale has not started', tonumber(redis.call('HGET', pin, 'starts_at_ms')) - now)
+end
+if state == 'ended' then return fail('ended', 'that sale has ended') end
+local left = tonumber(redis.call('HGET', pin, 'stock_left'))
+if state == 'sold_out' or left <= 0 then return fail('sold_out', 'sold out') end
+local limit = tonumber(redis.call('HGET', pin, 'limit_per_user'))
+local had = tonumber(redis.call('HGET', bought, user) or '0')
+if had + qty > limit then
+  return fail('limit_reached', 'at most ' .. limit .. ' per person; you have ' .. had)
+end
+if qty > left then return fail('sold_out', 'only ' .. left .. ' left') end
+
+local price = tonumber(redis.call('HGET', pin, 'price_cents'))
+local tier = redis.call('HGET', pin, 'tier')
+redis.call('HINCRBY', pin, 'stock_left', -qty)
+redis.call('HINCRBY', bought, user, qty)
+local order = '{"id":"' .. order_id .. '","pin":"' .. pin_id .. '","user":"' .. user .. '","qty":' .. qty ..
+  ',"unit_price_cents":' .. price .. ',"total_cents":' .. (price * qty) .. ',"tier":' .. tier ..
+  ',"ts_ms":' .. now .. '}'
+redis.call('HSET', orders, order_id, order)
+redis.call('RPUSH', order_ids, order_id)
+redis.call('RPUSH', pin_orders, order_id)
+redis.call('HSET', requests, request_key, order_id)
+redis.call('HINCRBY', meta, 'orders', 1)
+redis.call('HINCRBY', meta, 'units', qty)
+redis.call('HINCRBY', meta, 'gmv_cents', price * qty)
+redis.call('SADD', buyers, user)
+if left - qty == 0 then
+  redis.call('HSET', pin, 'state', 'sold_out')
+  emit(meta, events, maxlen, '{"t":"sold_out","pin":"' .. pin_id .. '"}')
+end
+return {'ok', order, 0}

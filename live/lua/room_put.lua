@@ -1,0 +1,14 @@
+-- Create a room (scheduled) or retitle it. A retitle of an existing room is a durable "room" event.
+-- KEYS: meta events   ARGV: title_json host_id host_name now maxlen
+local meta, events = KEYS[1], KEYS[2]
+local title_json, host_id, host_name, now, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local title = cjson.decode(title_json)
+local status = redis.call('HGET', meta, 'status')
+if not status then
+  redis.call('HSET', meta, 'title', title, 'status', 'scheduled', 'host_id', host_id,
+    'host_name', host_name, 'created_ms', now, 'seq', 0, 'slow_s', 0, 'likes', 0)
+  return {'ok', 1, 'scheduled'}
+end
+redis.call('HSET', meta, 'title', title, 'host_id', host_id, 'host_name', host_name)
+emit(meta, events, maxlen, '{"t":"room","status":"' .. status .. '","title":' .. title_json .. '}')
+return {'ok', 0, status}

@@ -1,0 +1,22 @@
+-- Everything hello carries, read in one atomic step so that its seq matches its contents.
+-- KEYS: meta recent mutes bans pin events viewers   ARGV: user now
+local meta, recent, mutes, bans, pin, events, viewers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local user, now = ARGV[1], tonumber(ARGV[2])
+local m = redis.call('HGETALL', meta)
+if #m == 0 then return {'err', 'not_found', 'no such room', -1} end
+local chat = redis.call('ZRANGE', recent, 0, -1)
+local muted = redis.call('HGET', mutes, user) or '0'
+local banned = redis.call('SISMEMBER', bans, user)
+local first = redis.call('XRANGE', events, '-', '+', 'COUNT', 1)
+local oldest = 0
+if #first > 0 then oldest = tonumber(string.match(first[1][1], '^(%d+)')) end
+local pin_event = ''
+local state = pin_state(pin, now)
+if state then pin_event = pin_json(pin, state) end
+local total = 0
+local v = redis.call('HGETALL', viewers)
+for i = 2, #v, 2 do
+  local count, expires = string.match(v[i], '^(%d+):(%d+)$')
+  if tonumber(expires) > now then total = total + tonumber(count) end
+end
+return {'ok', m, chat, muted, banned, oldest, pin_event, total}

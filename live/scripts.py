@@ -1,0 +1,49 @@
+"""The one loader of the Lua scripts in ``live/lua/``.
+
+Each script is sent with EVALSHA; redis-py falls back to EVAL on NOSCRIPT, so a Redis
+that was restarted (and forgot its script cache) is served without a special case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from rooms.errors import RoomError, error_from_code
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+
+def _source(name: str) -> str:
+    return (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    chat_post: AsyncScript
+    room_put: AsyncScript
+    room_status: AsyncScript
+    moderate: AsyncScript
+    snapshot: AsyncScript
+    viewers_report: AsyncScript
+    pin_create: AsyncScript
+    pin_tick: AsyncScript
+    pin_end: AsyncScript
+    buy: AsyncScript
+
+    @classmethod
+    def register(cls, redis: Any) -> Scripts:
+        return cls(**{f.name: redis.register_script(_source(f.name)) for f in fields(cls)})
+
+
+def check(reply: Any) -> list[Any]:
+    """Return an ``ok`` reply's list, or raise the error a script answered with."""
+    if isinstance(reply, list) and reply and reply[0] == "err":
+        retry = int(reply[3]) if len(reply) > 3 else -1
+        raise error_from_code(reply[1], reply[2], retry if retry >= 0 else None)
+    if not isinstance(reply, list):
+        raise RoomError(f"unexpected script reply {reply!r}")
+    return reply

@@ -1,0 +1,57 @@
+"""One frozen Settings, built once from flags and environment, passed to constructors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    secret: str = "dev-secret-change-me-for-anything-real"  # HS256 key for tokens (LIVE_SECRET)
+    redis_url: str = ""  # "" = start a bundled redis-server; redis+cluster://host:port = Redis Cluster
+    host: str = "127.0.0.1"
+    port: int = 8000  # 0 = any free port (printed at start)
+    dev: bool = False  # enables POST /api/dev/token
+    data_dir: str = "./.live-data"  # bundled Redis's AOF files
+    key_prefix: str = "live:"  # every Redis key starts with it
+    node_id: str = ""  # this process's name in shared counters; "" = random at start
+
+    tick_ms: int = 50  # events within one tick go out as one frame; 0 = no batching
+    ephemeral_ms: int = 250  # how often viewers/likes/stock/progress are refreshed
+    outbox_max_bytes: int = 1 << 20  # a viewer further behind than this is disconnected (4008)
+    history_keep: int = 2000  # durable events kept per room for resume (contract: >= 1000)
+    recent_chat: int = 50  # chat lines in hello
+    hub_idle_ms: int = 5000  # a hub with no local viewers lingers this long before stopping
+
+    chat_rate_posts: int = 5  # posts per user per chat_rate_window_ms; 0 = unlimited
+    chat_rate_window_ms: int = 10_000
+    duplicate_window_ms: int = 30_000  # same text from the same user within it is a duplicate
+    frame_max_bytes: int = 4096  # larger client frames close the connection with 1009
+    frames_per_s: float = 20.0  # per-connection inbound frame rate; 0 = unlimited
+    frames_burst: int = 40
+    flood_strikes: int = 10  # rate_limited answers within 10 s before close 1008
+
+    ice_servers: tuple[str, ...] = field(default_factory=tuple)  # STUN/TURN URLs for WebRTC
+    keyframe_interval_ms: int = 1000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from LIVE_* environment variables, then explicit overrides (flags) on top."""
+        env: dict[str, object] = {}
+        if "LIVE_SECRET" in os.environ:
+            env["secret"] = os.environ["LIVE_SECRET"]
+        if "LIVE_REDIS_URL" in os.environ:
+            env["redis_url"] = os.environ["LIVE_REDIS_URL"]
+        if "LIVE_TICK_MS" in os.environ:
+            env["tick_ms"] = int(os.environ["LIVE_TICK_MS"])
+        if "LIVE_KEY_PREFIX" in os.environ:
+            env["key_prefix"] = os.environ["LIVE_KEY_PREFIX"]
+        if "LIVE_CHAT_RATE_POSTS" in os.environ:
+            env["chat_rate_posts"] = int(os.environ["LIVE_CHAT_RATE_POSTS"])
+        if "LIVE_FRAMES_PER_S" in os.environ:
+            env["frames_per_s"] = float(os.environ["LIVE_FRAMES_PER_S"])
+        if "LIVE_ICE_SERVERS" in os.environ:
+            env["ice_servers"] = tuple(s for s in os.environ["LIVE_ICE_SERVERS"].split(",") if s)
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**env)  # type: ignore[arg-type]

@@ -1,0 +1,317 @@
+"""The room store: every read and decision about a room, made in Redis.
+
+Redis is the single source of truth; each decision is one Lua script (``live/lua``),
+so several server processes sharing one Redis decide the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from live.auth import Identity
+from live.batcher import ScriptBatcher
+from live.keys import RoomKeys, rooms_index
+from live.scripts import Scripts, check
+from live.settings import Settings
+from rooms import events
+from rooms.chat import duplicate_digest
+from rooms.errors import Conflict
+from rooms.moderation import ModerationCommand
+from rooms.pins import PinSpec
+from rooms.room import RoomStatus, transition
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What ``hello`` carries, read atomically."""
+
+    meta: dict[str, str]
+    chat: list[str]  # chat event JSON, oldest first
+    muted_until_ms: int
+    banned: bool
+    oldest_seq: int  # the oldest durable event still kept (0 = none yet)
+    pin_json: str | None
+    viewers: int
+
+    @property
+    def seq(self) -> int:
+        return int(self.meta.get("seq", 0))
+
+    def room(self, room_id: str) -> dict[str, Any]:
+        return {
+            "id": room_id,
+            "title": self.meta.get("title", ""),
+            "status": self.meta.get("status", "scheduled"),
+            "host": {"id": self.meta.get("host_id", ""), "name": self.meta.get("host_name", "")},
+            "slow_s": int(self.meta.get("slow_s", 0)),
+        }
+
+    def public_json(self, room_id: str) -> bytes:
+        """The snapshot as ``GET /api/rooms/{room}`` and ``hello`` (without ``you``) carry it."""
+        parts = [
+            b'{"seq":' + str(self.seq).encode(),
+            b'"room":' + orjson.dumps(self.room(room_id)),
+            b'"pin":' + (self.pin_json.encode() if self.pin_json else b"null"),
+            b'"chat":[' + ",".join(self.chat).encode() + b"]",
+            b'"viewers":' + str(self.viewers).encode(),
+            b'"likes":' + self.meta.get("likes", "0").encode(),
+        ]
+        return b",".join(parts) + b"}"
+
+
+@dataclass(frozen=True, slots=True)
+class PinFigures:
+    """A pin's live figures, returned by every tick (feeds ephemeral ``stock``/``progress``)."""
+
+    pin: str
+    stock_left: int
+    count: int
+    next_at: int | None
+    state: str
+    deadline_ms: int | None
+
+
+class RoomStore:
+    def __init__(self, redis: Any, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.scripts = Scripts.register(redis)
+        self.batcher = ScriptBatcher(redis)
+
+    def keys(self, room: str) -> RoomKeys:
+        return RoomKeys(self.settings.key_prefix, room)
+
+    @property
+    def _maxlen(self) -> int:
+        return self.settings.history_keep
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    # Rooms
+
+    async def put_room(self, room: str, title: str, host: Identity) -> tuple[bool, str]:
+        k = self.keys(room)
+        reply = check(
+            await self.scripts.room_put(
+                keys=[k.meta, k.events],
+                args=[orjson.dumps(title).decode(), host.id, host.name, now_ms(), self._maxlen],
+            )
+        )
+        await self.redis.sadd(rooms_index(self.settings.key_prefix), room)
+        return bool(int(reply[1])), str(reply[2])
+
+    async def set_status(self, room: str, verb: str) -> str:
+        """Apply "start" or "stop"; the rule is ``rooms.room.transition``, the write a compare-and-set."""
+        k = self.keys(room)
+        for _ in range(5):
+            current = await self.redis.hget(k.meta, "status")
+            if current is None:
+                check(["err", "not_found", "no such room", -1])
+            target = transition(RoomStatus(current), verb)
+            reply = check(
+                await self.scripts.room_status(keys=[k.meta, k.events], args=[current, target.value, self._maxlen])
+            )
+            if reply[0] == "ok":
+                return target.value
+        raise Conflict("the room's status keeps changing; try again")
+
+    async def snapshot(self, room: str, user: str = "", now: int | None = None) -> Snapshot:
+        k = self.keys(room)
+        reply = check(
+            await self.scripts.snapshot(
+                keys=[k.meta, k.recent, k.mutes, k.bans, k.pin, k.events, k.viewers],
+                args=[user, now_ms() if now is None else now],
+            )
+        )
+        flat = reply[1]
+        meta = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+        return Snapshot(
+            meta=meta,
+            chat=list(reply[2]),
+            muted_until_ms=int(reply[3]),
+            banned=bool(int(reply[4])),
+            oldest_seq=int(reply[5]),
+            pin_json=reply[6] or None,
+            viewers=int(reply[7]),
+        )
+
+    async def live_rooms(self) -> list[dict[str, Any]]:
+        ids = sorted(await self.redis.smembers(rooms_index(self.settings.key_prefix)))
+        out = []
+        for room in ids:
+            k = self.keys(room)
+            title, status, host_name = await self.redis.hmget(k.meta, ["title", "status", "host_name"])
+            if status != RoomStatus.LIVE.value:
+                continue
+            viewers = await self.report_viewers(room, "", 0)
+            out.append({"id": room, "title": title, "host": {"name": host_name}, "viewers": viewers})
+        return out
+
+    # Chat and moderation
+
+    async def post_chat(self, room: str, who: Identity, text: str, now: int) -> int:
+        k = self.keys(room)
+        body = events.encode_event(events.Chat(events.UserRef(who.id, who.name), text, now)).decode()
+        s = self.settings
+        reply = check(
+            await self.batcher.call(
+                self.scripts.chat_post,
+                [k.meta, k.events, k.recent, k.mutes, k.bans, k.rate(who.id), k.user(who.id), k.pin, k.posters],
+                [now, who.id, who.role.value, duplicate_digest(text), body, s.chat_rate_posts,
+                 s.chat_rate_window_ms, s.duplicate_window_ms, self._maxlen, s.recent_chat],
+            )
+        )
+        return int(reply[1])
+
+    async def moderate(self, room: str, cmd: ModerationCommand) -> int:
+        k = self.keys(room)
+        reply = check(
+            await self.scripts.moderate(
+                keys=[k.meta, k.events, k.mutes, k.bans, k.recent, k.deleted],
+                args=[cmd.action.value, cmd.user or "", cmd.seconds or 0, cmd.seq or 0, now_ms(), self._maxlen],
+            )
+        )
+        return int(reply[1])
+
+    async def add_likes(self, room: str, n: int) -> None:
+        await self.redis.hincrby(self.keys(room).meta, "likes", n)
+
+    async def report_viewers(self, room: str, node: str, count: int) -> int:
+        """Report this process's viewers of a room (node "" only reads) and return the total."""
+        k = self.keys(room)
+        if not node:
+            count = 0
+            node = "\x00read"  # a field that never exists: deleting it is a no-op
+        return int(
+            await self.scripts.viewers_report(keys=[k.viewers, k.meta], args=[node, count, now_ms(), 5000])
+        )
+
+    async def note_viewer(self, room: str, viewer: str) -> None:
+        await self.redis.pfadd(self.keys(room).unique_viewers, viewer)
+
+    async def read_events(self, room: str, after_seq: int, upto_seq: int | None = None) -> list[tuple[int, str]]:
+        """Durable events with seq in (after_seq, upto_seq], oldest first."""
+        end = f"{upto_seq}-0" if upto_seq is not None else "+"
+        entries = await self.redis.xrange(self.keys(room).events, f"({after_seq}-0", end)
+        return [(int(eid.split("-", 1)[0]), fields["e"]) for eid, fields in entries]
+
+    # Pins and orders
+
+    def _pin_end_keys(self, k: RoomKeys) -> list[str]:
+        return [k.meta, k.events, k.pin, k.pin_orders, k.orders, k.refunds, k.pins]
+
+    async def create_pin(self, room: str, spec: PinSpec, now: int) -> str:
+        k = self.keys(room)
+        pin_id = spec.id or f"p-{secrets.token_hex(4)}"
+        tiers = [{"at": t.at, "price_cents": t.price_cents} for t in spec.tiers]
+        reply = check(
+            await self.scripts.pin_create(
+                keys=[k.meta, k.events, k.pin, k.posters, k.bought, k.pin_orders, k.orders, k.refunds, k.pins],
+                args=[
+                    now, self._maxlen, pin_id, orjson.dumps(spec.product.to_dict()).decode(), spec.stock,
+                    spec.limit_per_user, spec.starts_at_ms(now), spec.ends_at_ms(now),
+                    orjson.dumps(tiers).decode(), ",".join(str(t.at) for t in spec.tiers),
+                    ",".join(str(t.price_cents) for t in spec.tiers), spec.count_mode.value,
+                    "true" if spec.price_protection else "false",
+                ],
+            )
+        )
+        await self.schedule_pin(room, spec.starts_at_ms(now) if spec.starts_in_s else spec.ends_at_ms(now))
+        return str(reply[2])
+
+    async def end_pin(self, room: str, pin_id: str, now: int) -> str:
+        k = self.keys(room)
+        reply = check(
+            await self.scripts.pin_end(keys=self._pin_end_keys(k), args=[now, self._maxlen, pin_id])
+        )
+        return str(reply[2])
+
+    async def tick_pin(self, room: str, now: int) -> PinFigures | None:
+        """Let time act on the room's pin; return its live figures (None without a pin)."""
+        k = self.keys(room)
+        reply = check(await self.scripts.pin_tick(keys=self._pin_end_keys(k), args=[now, self._maxlen]))
+        if not reply[1]:
+            return None
+        next_at, deadline = int(reply[4]), int(reply[6])
+        return PinFigures(
+            pin=str(reply[1]),
+            stock_left=int(reply[2]),
+            count=int(reply[3]),
+            next_at=next_at if next_at >= 0 else None,
+            state=str(reply[5]),
+            deadline_ms=deadline if deadline >= 0 else None,
+        )
+
+    async def schedule_pin(self, room: str, deadline_ms: int | None) -> None:
+        """Keep the service-wide timer of pins that time must act on (start, end)."""
+        timers = f"{self.settings.key_prefix}pin_timers"
+        if deadline_ms is None:
+            await self.redis.zrem(timers, room)
+        else:
+            await self.redis.zadd(timers, {room: deadline_ms})
+
+    async def due_pins(self, now: int) -> list[str]:
+        return list(await self.redis.zrangebyscore(f"{self.settings.key_prefix}pin_timers", "-inf", now))
+
+    async def buy(self, room: str, who: Identity, pin: str, qty: int, request_id: str, now: int) -> tuple[dict[str, Any], bool]:
+        """Take an order; returns (order, replayed). Raises the contract's error otherwise."""
+        k = self.keys(room)
+        order_id = f"o-{now:x}-{secrets.token_hex(4)}"
+        reply = check(
+            await self.batcher.call(
+                self.scripts.buy,
+                [k.meta, k.events, k.pin, k.bought, k.pin_orders, k.orders, k.order_ids, k.requests, k.pins, k.buyers],
+                [now, self._maxlen, who.id, pin, qty, request_id, order_id],
+            )
+        )
+        order = orjson.loads(reply[1])
+        refund = await self.redis.hget(k.refunds, order["id"])
+        if refund is not None:
+            order["refund_cents"] = int(refund)
+        return order, bool(int(reply[2]))
+
+    async def orders(self, room: str) -> list[dict[str, Any]]:
+        k = self.keys(room)
+        ids = await self.redis.lrange(k.order_ids, 0, -1)
+        if not ids:
+            return []
+        raw = await self.redis.hmget(k.orders, ids)
+        refunds = await self.redis.hgetall(k.refunds)
+        out = []
+        for order_id, text in zip(ids, raw, strict=True):
+            order = orjson.loads(text)
+            order["refund_cents"] = int(refunds.get(order_id, 0))
+            out.append(order)
+        return out
+
+    async def stats(self, room: str) -> dict[str, Any]:
+        k = self.keys(room)
+        meta = await self.redis.hgetall(k.meta)
+        if not meta:
+            check(["err", "not_found", "no such room", -1])
+        viewers = await self.report_viewers(room, "", 0)
+        unique = int(await self.redis.pfcount(k.unique_viewers))
+        buyers = int(await self.redis.scard(k.buyers))
+        return {
+            "viewers": viewers,
+            "peak_viewers": int(meta.get("peak_viewers", 0)),
+            "unique_viewers": unique,
+            "chat_posts": int(meta.get("chat_posts", 0)),
+            "likes": int(meta.get("likes", 0)),
+            "orders": int(meta.get("orders", 0)),
+            "units": int(meta.get("units", 0)),
+            "gmv_cents": int(meta.get("gmv_cents", 0)),
+            "refund_cents": int(meta.get("refund_cents", 0)),
+            "buyers": buyers,
+            "conversion": round(buyers / unique, 4) if unique else 0.0,
+        }

@@ -1,0 +1,111 @@
+"""Parsing of client frames into commands. Every bad input raises a contract error."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from rooms.errors import BadRequest, RoomError
+from rooms.ids import ITEM_ID_RE
+
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_LIKES_PER_FRAME = 10
+MAX_QTY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCommand:
+    id: str
+    text: str  # raw; rooms.chat.normalize_chat_text decides
+
+
+@dataclass(frozen=True, slots=True)
+class LikeCommand:
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuyCommand:
+    id: str
+    pin: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class PingCommand:
+    pass
+
+
+Command = ChatCommand | LikeCommand | BuyCommand | PingCommand
+
+
+class CommandError(RoomError):
+    """A parse failure that still knows the request id it answers, when there was one."""
+
+    def __init__(self, error: RoomError, request_id: str | None) -> None:
+        super().__init__(error.message)
+        self.code = error.code
+        self.status = error.status
+        self.request_id = request_id
+
+
+def _int_field(obj: dict[str, object], name: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = obj.get(name, default)
+    # bool is an int in Python, never in the protocol.
+    if value is None:
+        raise BadRequest(f"{name} is required")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{name} must be an integer")
+    if not lo <= value <= hi:
+        raise BadRequest(f"{name} must be {lo}-{hi}")
+    return value
+
+
+def _request_id(obj: dict[str, object]) -> str:
+    value = obj.get("id")
+    if value is None:
+        raise BadRequest("id is required")
+    if not isinstance(value, str) or not REQUEST_ID_RE.fullmatch(value):
+        raise BadRequest("id must be 1-64 of [A-Za-z0-9_.:-]")
+    return value
+
+
+def parse_command(frame: str | bytes) -> Command:
+    """Parse one client frame; raise ``CommandError`` (carrying the request id, if any)."""
+    try:
+        obj = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        raise CommandError(BadRequest("frame is not JSON"), None) from None
+    if not isinstance(obj, dict):
+        raise CommandError(BadRequest("frame must be a JSON object"), None)
+    raw_id = obj.get("id")
+    echo_id = raw_id if isinstance(raw_id, str) and REQUEST_ID_RE.fullmatch(raw_id) else None
+    try:
+        return _parse_object(obj)
+    except RoomError as err:
+        raise CommandError(err, echo_id) from None
+
+
+def _parse_object(obj: dict[str, object]) -> Command:
+    kind = obj.get("t")
+    if kind == "chat":
+        request_id = _request_id(obj)
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise BadRequest("text must be a string")
+        return ChatCommand(request_id, text)
+    if kind == "like":
+        return LikeCommand(_int_field(obj, "n", 1, MAX_LIKES_PER_FRAME))
+    if kind == "buy":
+        request_id = _request_id(obj)
+        pin = obj.get("pin")
+        if not isinstance(pin, str) or not ITEM_ID_RE.fullmatch(pin):
+            raise BadRequest("pin must be 1-64 of [A-Za-z0-9_-]")
+        return BuyCommand(request_id, pin, _int_field(obj, "qty", 1, MAX_QTY))
+    if kind == "ping":
+        return PingCommand()
+    if not isinstance(kind, str):
+        raise BadRequest("t must be a string")
+    raise BadRequest(f"unknown t: {kind[:32]!r}")

@@ -1,0 +1,129 @@
+"""Events a room sends to its viewers, as small frozen dataclasses.
+
+Durable events (``DURABLE``) get their ``seq`` inside Redis, in the same Lua step
+that decides them: Python encodes the event without ``seq`` and the script splices
+``"seq":N`` in front. Ephemeral events carry no ``seq`` and are encoded by the hub
+once per frame, never once per viewer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    user: UserRef
+    text: str
+    ts_ms: int
+    t: Literal["chat"] = "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDeleted:
+    target: int
+    t: Literal["chat_deleted"] = "chat_deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomStatusChanged:
+    status: str
+    t: Literal["room"] = "room"
+
+
+@dataclass(frozen=True, slots=True)
+class Moderation:
+    action: str
+    user: str | None = None
+    seconds: int | None = None
+    t: Literal["mod"] = "mod"
+
+
+@dataclass(frozen=True, slots=True)
+class Viewers:
+    n: int
+    t: Literal["viewers"] = "viewers"
+
+
+@dataclass(frozen=True, slots=True)
+class Likes:
+    total: int
+    t: Literal["likes"] = "likes"
+
+
+@dataclass(frozen=True, slots=True)
+class Stock:
+    pin: str
+    left: int
+    t: Literal["stock"] = "stock"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    pin: str
+    count: int
+    next_at: int | None
+    t: Literal["progress"] = "progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    t: Literal["pong"] = "pong"
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    id: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": "ack", "id": self.id, **self.result}
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+    id: str | None = None
+    retry_after_ms: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"t": "error", "code": self.code, "message": self.message}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.retry_after_ms is not None:
+            out["retry_after_ms"] = self.retry_after_ms
+        return out
+
+
+DURABLE = frozenset({"chat", "chat_deleted", "pin", "price", "sold_out", "pin_end", "room", "mod"})
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    return obj
+
+
+def encode_event(event: object) -> bytes:
+    """Encode one event as a JSON object (no ``seq``: durable ones get it in Redis)."""
+    to_dict = getattr(event, "to_dict", None)
+    if to_dict is not None:
+        return orjson.dumps(to_dict())
+    if isinstance(event, Moderation):
+        return orjson.dumps(_drop_none(orjson.loads(orjson.dumps(event))))
+    return orjson.dumps(event)
+
+
+def encode_frame(events: list[object]) -> bytes:
+    """Encode events as one frame: a JSON array, oldest first."""
+    return b"[" + b",".join(encode_event(e) for e in events) + b"]"

@@ -1,0 +1,199 @@
+"""Flash-sale pins: the request body's rules, price tiers, and the pin's state over time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from rooms.errors import BadRequest
+from rooms.ids import parse_item_id
+
+MAX_TIERS = 10
+MAX_STOCK = 1_000_000
+MAX_LIMIT_PER_USER = 100
+MAX_STARTS_IN_S = 24 * 3600
+MAX_DURATION_S = 24 * 3600
+MAX_PRICE_CENTS = 10**9
+MAX_TIER_AT = 10**9
+MAX_TITLE_CHARS = 100
+MAX_URL_CHARS = 2000
+
+_PIN_FIELDS = frozenset(
+    {"id", "product", "stock", "limit_per_user", "starts_in_s", "duration_s", "tiers", "count",
+     "price_protection"}
+)
+_PRODUCT_FIELDS = frozenset({"id", "title", "image_url", "list_price_cents"})
+
+
+class PinState(StrEnum):
+    UPCOMING = "upcoming"
+    LIVE = "live"
+    SOLD_OUT = "sold_out"
+    ENDED = "ended"
+
+
+class CountMode(StrEnum):
+    POSTS = "posts"
+    POSTERS = "posters"
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    at: int
+    price_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    id: str
+    title: str
+    list_price_cents: int
+    image_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "title": self.title, "list_price_cents": self.list_price_cents}
+        if self.image_url is not None:
+            out["image_url"] = self.image_url
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PinSpec:
+    """A validated pin request. ``id`` is None when the server should choose one."""
+
+    id: str | None
+    product: Product
+    stock: int
+    limit_per_user: int
+    starts_in_s: int
+    duration_s: int
+    tiers: tuple[Tier, ...]
+    count_mode: CountMode
+    price_protection: bool
+
+    def starts_at_ms(self, now_ms: int) -> int:
+        return now_ms + self.starts_in_s * 1000
+
+    def ends_at_ms(self, now_ms: int) -> int:
+        return self.starts_at_ms(now_ms) + self.duration_s * 1000
+
+
+def _int(obj: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None, where: str = "") -> int:
+    value = obj.get(name, default)
+    label = f"{where}{name}"
+    if value is None:
+        raise BadRequest(f"{label} is required")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{label} must be an integer")
+    if not lo <= value <= hi:
+        raise BadRequest(f"{label} must be {lo}-{hi}")
+    return value
+
+
+def _unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    extra = sorted(set(obj) - allowed)
+    if extra:
+        raise BadRequest(f"unknown field {where}{extra[0]}")
+
+
+def parse_product(value: object) -> Product:
+    if not isinstance(value, dict):
+        raise BadRequest("product must be an object")
+    _unknown(value, _PRODUCT_FIELDS, "product.")
+    product_id = parse_item_id(value.get("id"), "product.id")
+    title = value.get("title")
+    if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
+        raise BadRequest(f"product.title must be a string of 1-{MAX_TITLE_CHARS} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in title):
+        raise BadRequest("product.title contains control characters")
+    image_url = value.get("image_url")
+    if image_url is not None:
+        if not isinstance(image_url, str) or not 1 <= len(image_url) <= MAX_URL_CHARS:
+            raise BadRequest(f"product.image_url must be a string of 1-{MAX_URL_CHARS} characters")
+        # Only URLs a page can show safely: no javascript:, no data: scripts.
+        if not image_url.startswith(("https://", "http://", "/")) or any(ord(c) <= 32 for c in image_url):
+            raise BadRequest("product.image_url must be an http(s) URL or a path starting with /")
+    list_price = _int(value, "list_price_cents", 0, MAX_PRICE_CENTS, where="product.")
+    return Product(product_id, title.strip(), list_price, image_url)
+
+
+def parse_tiers(value: object) -> tuple[Tier, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_TIERS:
+        raise BadRequest(f"tiers must be a list of 1-{MAX_TIERS} tiers")
+    tiers: list[Tier] = []
+    for i, raw in enumerate(value):
+        where = f"tiers[{i}]."
+        if not isinstance(raw, dict):
+            raise BadRequest(f"tiers[{i}] must be an object")
+        _unknown(raw, frozenset({"at", "price_cents"}), where)
+        tier = Tier(_int(raw, "at", 0, MAX_TIER_AT, where=where), _int(raw, "price_cents", 0, MAX_PRICE_CENTS, where=where))
+        if i == 0 and tier.at != 0:
+            raise BadRequest("tiers[0].at must be 0")
+        if tiers and tier.at <= tiers[-1].at:
+            raise BadRequest(f"tiers[{i}].at must be greater than tiers[{i - 1}].at")
+        if tiers and tier.price_cents > tiers[-1].price_cents:
+            raise BadRequest(f"tiers[{i}].price_cents must not be greater than tiers[{i - 1}].price_cents")
+        tiers.append(tier)
+    return tuple(tiers)
+
+
+def parse_pin(body: object) -> PinSpec:
+    """Validate a pin request body; every error names the field."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    _unknown(body, _PIN_FIELDS, "")
+    pin_id = None if body.get("id") is None else parse_item_id(body.get("id"), "id")
+    product = parse_product(body.get("product"))
+    count = body.get("count", CountMode.POSTERS.value)
+    try:
+        count_mode = CountMode(count)
+    except ValueError:
+        raise BadRequest("count must be 'posts' or 'posters'") from None
+    protection = body.get("price_protection", False)
+    if not isinstance(protection, bool):
+        raise BadRequest("price_protection must be true or false")
+    return PinSpec(
+        id=pin_id,
+        product=product,
+        stock=_int(body, "stock", 1, MAX_STOCK),
+        limit_per_user=_int(body, "limit_per_user", 1, MAX_LIMIT_PER_USER, default=1),
+        starts_in_s=_int(body, "starts_in_s", 0, MAX_STARTS_IN_S, default=0),
+        duration_s=_int(body, "duration_s", 1, MAX_DURATION_S, default=300),
+        tiers=parse_tiers(body.get("tiers")),
+        count_mode=count_mode,
+        price_protection=protection,
+    )
+
+
+def tier_for(count: int, tiers: tuple[Tier, ...]) -> int:
+    """Index of the last tier whose ``at`` the count has reached."""
+    reached = 0
+    for i, tier in enumerate(tiers):
+        if tier.at <= count:
+            reached = i
+    return reached
+
+
+def next_at(count: int, tiers: tuple[Tier, ...]) -> int | None:
+    """The count at which the next tier starts; None at the last tier."""
+    for tier in tiers:
+        if tier.at > count:
+            return tier.at
+    return None
+
+
+def sale_state(stored: PinState, starts_at_ms: int, ends_at_ms: int, now_ms: int) -> PinState:
+    """The state at ``now_ms``: time moves a pin on even before anyone records it."""
+    if stored is PinState.ENDED or now_ms >= ends_at_ms:
+        return PinState.ENDED
+    if stored is PinState.SOLD_OUT:
+        return PinState.SOLD_OUT
+    if now_ms < starts_at_ms:
+        return PinState.UPCOMING
+    return PinState.LIVE
+
+
+def refund_cents(unit_price_cents: int, qty: int, final_price_cents: int) -> int:
+    """What price protection owes an order when the pin ends at ``final_price_cents``."""
+    return max(0, unit_price_cents - final_price_cents) * qty
