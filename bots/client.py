@@ -56,43 +56,28 @@ class WsClient(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
         self.protocol.send_request(self.protocol.connect())
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        protocol = self.protocol
-        protocol.receive_data(data)
+        self.protocol.receive_data(data)
         self._flush()
-        for event in protocol.events_received():
-            if type(event) is Frame:
-                opcode = event.opcode
-                if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                    if event.fin:
-                        self._deliver(event.data)
-                    else:
-                        self._fragments = [event.data]
-                elif opcode is Opcode.CONT and self._fragments is not None:
-                    self._fragments.append(event.data)
-                    if event.fin:
-                        data_, self._fragments = b"".join(self._fragments), None
-                        self._deliver(data_)
-                # PING, PONG and CLOSE are answered by the protocol itself.
-            elif isinstance(event, Response):
-                self._handshake_done(event)
-        if protocol.close_expected():
+        self._process_events()
+        if self.protocol.close_expected():
             self._arm_close_timer()
 
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
         self._flush()
+        self._process_events()  # a refused handshake's response may end at EOF
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._close_timer is not None:
             self._close_timer.cancel()
         self.protocol.receive_eof()  # moves the state to CLOSED if it was not yet
+        self._process_events()
         if not self.opened.done():
             self.opened.set_exception(exc or ConnectionResetError("closed during the handshake"))
             self.opened.exception()  # retrieved here: nobody may be awaiting it any more
@@ -129,6 +114,24 @@ class WsClient(asyncio.Protocol):
             self.transport.abort()
 
     # -- inside -------------------------------------------------------------
+
+    def _process_events(self) -> None:
+        for event in self.protocol.events_received():
+            if type(event) is Frame:
+                opcode = event.opcode
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                    if event.fin:
+                        self._deliver(event.data)  # type: ignore[arg-type]
+                    else:
+                        self._fragments = [bytes(event.data)]
+                elif opcode is Opcode.CONT and self._fragments is not None:
+                    self._fragments.append(bytes(event.data))
+                    if event.fin:
+                        data, self._fragments = b"".join(self._fragments), None
+                        self._deliver(data)
+                # PING, PONG and CLOSE are answered by the protocol itself.
+            elif isinstance(event, Response):
+                self._handshake_done(event)
 
     def _deliver(self, data: bytes) -> None:
         try:

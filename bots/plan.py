@@ -57,12 +57,14 @@ class PinPlan:
     price_protection: bool = True
 
     def body(self, product_id: str = "bots-mug") -> dict[str, object]:
-        """The ``POST /api/rooms/{room}/pins`` body (contract §3); the server names the pin."""
+        """The ``POST /api/rooms/{room}/pins`` body (contract §3); the server names the pin.
+
+        No ``image_url``: it is optional, and the bots have no picture to point at.
+        """
         return {
             "product": {
                 "id": product_id,
                 "title": "Load-test mug",
-                "image_url": "",
                 "list_price_cents": self.list_price_cents,
             },
             "stock": self.stock,
@@ -189,21 +191,19 @@ def make_plan(
             lim = limit_per_user if limit_per_user is not None else 2
             pin = PinPlan(
                 at_s=0.0,
-                stock=stock if stock is not None else max(1, n // 2),
+                stock=stock if stock is not None else n,  # 3 tries each: sells out, some hit the limit
                 limit_per_user=lim,
                 starts_in_s=2,
                 duration_s=max(5, math.ceil(duration) + 5),
                 tiers=((0, 2500),),
             )
             units = lim + 1 if lim else 3
-        plan = replace(
-            plan, rate=0.0, buyers=n, buy_units=units, replay_every=10 if n >= 10 else 0, pin=pin
-        )
+        plan = replace(plan, rate=0.0, buyers=n, buy_units=units, replay_every=10 if n >= 10 else 0, pin=pin)
     elif scenario == "mixed":
-        chatters = max(1, n // 5)
-        posters, warning = posters_for(r, chatters)
-        if r > 0 and posters < chatters:
-            posters = chatters  # everyone who chats, chats: more distinct posters lower the price
+        # A fifth of the audience chats, or more when the rate needs more posters; every
+        # chatter posts (distinct posters are what lower the price).
+        posters, warning = posters_for(r, n)
+        posters = max(posters, n // 5, 1) if r > 0 else 0
         warnings += [warning] if warning else []
         buyers = max(1, (3 * n) // 10)
         pin = None
@@ -228,7 +228,5 @@ def make_plan(
             pin=pin,
         )
     elif scenario == "crowd":
-        plan = replace(
-            plan, procs=1, posters=n, buyers=max(1, (2 * n) // 5), buy_units=1, buy_jitter_ms=6000
-        )
+        plan = replace(plan, procs=1, posters=n, buyers=max(1, (2 * n) // 5), buy_units=1, buy_jitter_ms=6000)
     return replace(plan, warnings=tuple(warnings))

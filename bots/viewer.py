@@ -153,7 +153,11 @@ class Viewer:
                 backoff = BACKOFF_FIRST_S
             if w.closing:
                 break  # we closed it
-            w.disconnected(code)
+            if self.hello_seen:
+                w.disconnected(code)
+            else:  # refused after the handshake (bad token, a failing room): an attempt that failed
+                w.connect_failed(f"closed_{code}")
+                self.failovers += 1
             for rid, entry in self.pending.items():
                 if entry[0] == "chat":
                     w.stats.count("chat_unanswered_at_disconnect")

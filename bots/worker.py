@@ -96,7 +96,7 @@ def raise_fd_limit() -> None:
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop when it is installed (faster sockets and timers), else None (asyncio's)."""
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
     except ImportError:
         return None
     return uvloop.new_event_loop  # type: ignore[no-any-return]
@@ -201,7 +201,7 @@ class Worker:
 
     def _names(self, indexes: list[int]) -> list[str]:
         if self.plan.scenario == "crowd":
-            from bots.texts import CROWD_NAMES  # noqa: PLC0415
+            from bots.texts import CROWD_NAMES
 
             return [CROWD_NAMES[i % len(CROWD_NAMES)] for i in indexes]
         return [f"Bot {i}" for i in indexes]
@@ -216,7 +216,7 @@ class Worker:
             ]
         if not self.spec.dev_tokens:
             return [(sub, None) for sub in subs]  # anonymous watchers
-        import httpx  # noqa: PLC0415
+        import httpx
 
         gate = asyncio.Semaphore(20)
         base = self.targets[0].http
@@ -236,9 +236,7 @@ class Worker:
             return (str(unverified_claims(token).get("sub", sub)), token)
 
         async with httpx.AsyncClient(timeout=10.0) as client:
-            return list(
-                await asyncio.gather(*(one(client, s, n) for s, n in zip(subs, names, strict=True)))
-            )
+            return list(await asyncio.gather(*(one(client, s, n) for s, n in zip(subs, names, strict=True))))
 
     def start(self, t0: float) -> None:
         self.t0 = t0
@@ -310,9 +308,7 @@ class Worker:
     def progress(self) -> dict[str, Any]:
         """Completed seconds not yet reported, and a few running totals."""
         now_sec = (time.time_ns() // 1000 - self.t0_us) // 1_000_000
-        seconds = {
-            i: s.to_dict() for i, s in self.stats.timeline.items() if self._sent_seconds < i < now_sec
-        }
+        seconds = {i: s.to_dict() for i, s in self.stats.timeline.items() if self._sent_seconds < i < now_sec}
         if seconds:
             self._sent_seconds = max(seconds)
         missing = sum(v.seq.missing for v in self.viewers)

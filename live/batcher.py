@@ -67,7 +67,9 @@ class ScriptBatcher:
     async def _execute(self, batch: list[Call]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
         for script, keys, args, _ in batch:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            # execute_command, not pipe.evalsha: redis-py's cluster pipeline blocks the evalsha method but
+            # routes an EVALSHA command by its keys' slot (every key of a room shares one slot).
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
 
     async def close(self) -> None:

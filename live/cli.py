@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from live.settings import Settings
 
@@ -50,14 +51,43 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev", action="store_true", help="enable POST /api/dev/token")
     parser.add_argument("--data-dir", default="./.live-data", help="bundled Redis's files")
     parser.add_argument("--tick-ms", type=int, default=None, help="fan-out batching tick (default 50)")
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("LIVE_WORKERS", "1")),
+        help="server processes on this port, supervised (LIVE_WORKERS; default 1 = this process alone)",
+    )
+
+
+def _uvicorn_server(settings: Settings) -> Any:
+    """The app and its uvicorn server, built in the process that will run them."""
+    import uvicorn
+
+    from live.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,  # doubles CPU per delivery; batching is the lever instead
+        ws_max_size=settings.frame_max_bytes,
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        log_level=os.environ.get("LIVE_LOG_LEVEL", "warning"),
+        timeout_graceful_shutdown=3,
+    )
+    return uvicorn.Server(config)
 
 
 def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
-    """Run the server until interrupted. ``on_ready(settings, url)`` runs once it listens."""
-    import uvicorn
+    """Run the server until interrupted. ``on_ready(settings, url)`` runs once it listens.
 
+    With ``--workers N`` (N > 1) this process binds the socket, forks N supervised workers
+    that serve on it (``live/workers.py``) and stops the bundled Redis after the last one.
+    """
     from live.redis_server import BundledRedis, RedisStartError
 
+    workers = int(getattr(args, "workers", 1) or 1)
+    if workers < 1:
+        return _fail("--workers must be at least 1")
     try:
         sock = _bind(args.host, args.port)
     except OSError as err:
@@ -81,31 +111,36 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
             redis_url=redis_url, secret=args.secret, dev=args.dev or None, host=host, port=port,
             data_dir=args.data_dir, tick_ms=args.tick_ms,
         )
-        from live.app import create_app
-
-        app = create_app(settings)
-        config = uvicorn.Config(
-            app,
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,  # doubles CPU per delivery; batching is the lever instead
-            ws_max_size=settings.frame_max_bytes,
-            http="httptools",
-            loop="uvloop",
-            lifespan="on",
-            log_level=os.environ.get("LIVE_LOG_LEVEL", "warning"),
-            timeout_graceful_shutdown=3,
-        )
-        server = uvicorn.Server(config)
         url = f"http://{host}:{port}"
-        print(f"live: listening on {url} (redis {redis_url})", flush=True)
-        if callable(on_ready):
-            on_ready(settings, url)
-        server.run(sockets=[sock])
-        return 0
+        if workers == 1:
+            server = _uvicorn_server(settings)
+            print(f"live: listening on {url} (redis {redis_url})", flush=True)
+            if callable(on_ready):
+                on_ready(settings, url)
+            server.run(sockets=[sock])
+            return 0
+        return _supervise(workers, sock, settings, url, on_ready)
     finally:
         sock.close()
         if bundled is not None:
             bundled.stop()
+
+
+def _supervise(workers: int, sock: socket.socket, settings: Settings, url: str, on_ready: object) -> int:
+    import uvicorn  # noqa: F401  (imported once here, shared by every forked worker)
+
+    import live.app  # noqa: F401
+    from live.workers import Supervisor, run_uvicorn_worker
+
+    parent = os.getpid()
+
+    def worker_main(index: int) -> int:
+        return run_uvicorn_worker(_uvicorn_server(settings), sock, parent)
+
+    print(f"live: listening on {url} (redis {settings.redis_url}, {workers} workers)", flush=True)
+    if callable(on_ready):
+        on_ready(settings, url)
+    return Supervisor(workers, worker_main).run()
 
 
 def token(args: argparse.Namespace) -> int:

@@ -44,6 +44,10 @@ class Connection:
         self.closed = False
         self.close_code: int | None = None
         self.done = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._run_writer(), name=f"writer:{self.room}")
 
     @property
     def user_id(self) -> str | None:
@@ -56,11 +60,19 @@ class Connection:
         self._outbox.append(frame)
         self._outbox_bytes += len(frame)
         if self._max_bytes and self._outbox_bytes > self._max_bytes:
-            self._outbox.clear()
-            self._outbox_bytes = 0
-            self.close_soon(closecodes.TOO_SLOW, "too slow: reconnect with since to resume")
+            self._abort(closecodes.TOO_SLOW)
             return
         self._wake.set()
+
+    def _abort(self, code: int) -> None:
+        """Drop the viewer now: its writer may be stuck on a socket that no longer drains."""
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        self.closed = True
+        self.close_code = code
+        if self._writer is not None:
+            self._writer.cancel()
+        self.done.set()
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close once what is already queued has been written."""
@@ -68,7 +80,19 @@ class Connection:
             self._close_after = (code, reason)
             self._wake.set()
 
-    async def run_writer(self) -> None:
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        """Flush what is queued (bounded in time), then stop the writer."""
+        if self._writer is None:
+            return
+        if not self._writer.done():
+            self.close_soon(self.close_code or closecodes.NORMAL, "")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.done.wait()), timeout_s)
+            self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._writer
+
+    async def _run_writer(self) -> None:
         try:
             while True:
                 await self._wake.wait()

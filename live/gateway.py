@@ -137,7 +137,7 @@ class Gateway:
         conn.push(self._hello(room, snap, identity, resumed))
         for note in notes:
             conn.push(note)
-        writer = asyncio.create_task(conn.run_writer(), name=f"writer:{room}")
+        conn.start()
         hub = self._hubs.get(room)
         hub.join(conn, after_seq)
         self._metrics.connections += 1
@@ -154,13 +154,11 @@ class Gateway:
             if conn.close_code is not None:
                 close_code = conn.close_code
             self._metrics.disconnect(close_code)
-            if not writer.done():
-                conn.close_soon(close_code, "")
+            await conn.stop()
+            if close_code == closecodes.TOO_SLOW:
+                # Tell it why if its socket still takes a close frame; never wait on it for long.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.done.wait(), 2)
-                writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+                    await asyncio.wait_for(websocket.close(closecodes.TOO_SLOW, "too slow; resume with since"), 0.5)
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection, hub: Any, guard: FloodGuard) -> int:
         max_bytes = self._settings.frame_max_bytes
@@ -197,29 +195,28 @@ class Gateway:
         now = now_ms()
         request_id: str | None = None
         try:
-            if not guard.admit(now):
-                raise RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())
+            admitted = guard.admit(now)
             try:
                 cmd = parse_command(data)
             except CommandError as err:
                 request_id = err.request_id
                 raise
+            request_id = getattr(cmd, "id", None)
+            if not admitted:
+                raise RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())
             self._metrics.event_in(type(cmd).__name__.removesuffix("Command").lower())
             if isinstance(cmd, PingCommand):
                 conn.push('[{"t":"pong"}]')
                 return True
             if conn.identity is None:
-                request_id = getattr(cmd, "id", None)
                 raise Unauthorized("sign in to chat, like or buy")
             if isinstance(cmd, ChatCommand):
-                request_id = cmd.id
                 text = normalize_chat_text(cmd.text)
                 seq = await self._store.post_chat(conn.room, conn.identity, text, now)
                 conn.push(events.encode_frame([events.Ack(cmd.id, {"seq": seq})]).decode())
             elif isinstance(cmd, LikeCommand):
                 hub.add_likes(cmd.n)
             elif isinstance(cmd, BuyCommand):
-                request_id = cmd.id
                 order, _replayed = await self._store.buy(conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now)
                 conn.push(events.encode_frame([events.Ack(cmd.id, {"order": order})]).decode())
         except RoomError as err:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +37,18 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Settings from LIVE_* environment variables, then explicit overrides (flags) on top."""
-        env: dict[str, object] = {}
-        if "LIVE_SECRET" in os.environ:
-            env["secret"] = os.environ["LIVE_SECRET"]
-        if "LIVE_REDIS_URL" in os.environ:
-            env["redis_url"] = os.environ["LIVE_REDIS_URL"]
-        if "LIVE_TICK_MS" in os.environ:
-            env["tick_ms"] = int(os.environ["LIVE_TICK_MS"])
-        if "LIVE_KEY_PREFIX" in os.environ:
-            env["key_prefix"] = os.environ["LIVE_KEY_PREFIX"]
-        if "LIVE_CHAT_RATE_POSTS" in os.environ:
-            env["chat_rate_posts"] = int(os.environ["LIVE_CHAT_RATE_POSTS"])
-        if "LIVE_FRAMES_PER_S" in os.environ:
-            env["frames_per_s"] = float(os.environ["LIVE_FRAMES_PER_S"])
-        if "LIVE_ICE_SERVERS" in os.environ:
-            env["ice_servers"] = tuple(s for s in os.environ["LIVE_ICE_SERVERS"].split(",") if s)
-        env.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**env)  # type: ignore[arg-type]
+        """Settings from ``LIVE_<FIELD>`` environment variables, then explicit overrides (flags) on top."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"LIVE_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls(), f.name)
+            if isinstance(default, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, tuple):
+                values[f.name] = tuple(part for part in raw.split(",") if part)
+            else:
+                values[f.name] = type(default)(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ import redis
 import websockets
 
 from live.auth import make_token
+from rooms.events import DURABLE
 
 SECRET = "test-secret-0123456789-abcdefghijklmnop"
 REPO = Path(__file__).resolve().parent.parent
@@ -94,14 +95,14 @@ class ServerProc:
     """One `live serve` process (a real uvicorn on a real port)."""
 
     def __init__(self, redis_url: str, prefix: str, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+                 args: list[str] | None = None, dev: bool = True) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
         self.secret = SECRET
         full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "live", "serve", "--port", "0", "--redis-url", redis_url,
-             "--secret", SECRET, "--dev", *(args or [])],
+             "--secret", SECRET, *(["--dev"] if dev else []), *(args or [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=full_env,
@@ -211,11 +212,10 @@ class Client:
                 self.frames += 1
                 self.events.extend(frame)
                 self._arrived.set()
-        except websockets.ConnectionClosed:
+        except (websockets.ConnectionClosed, asyncio.CancelledError):
             pass
         finally:
-            rcvd = self.ws.close_rcvd
-            self.closed_code = rcvd.code if rcvd else 1006
+            self.closed_code = self.ws.close_code or 1006
             self._arrived.set()
 
     async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0,
@@ -256,7 +256,7 @@ class Client:
         return self.closed_code
 
     def durable(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if "seq" in e and e.get("t") != "hello"]
+        return [e for e in self.events if e.get("t") in DURABLE]
 
     async def close(self) -> None:
         await self.ws.close()

@@ -21,13 +21,24 @@ VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 AUDIO_SAMPLE_RATE = 48_000  # Opus in WebRTC is always 48 kHz
 AUDIO_TIME_BASE = Fraction(1, AUDIO_SAMPLE_RATE)
 AUDIO_FRAME_SAMPLES = 960  # 20 ms, what browsers send and expect
+MIN_VIDEO_BITRATE_BPS = 250_000
+MAX_VIDEO_BITRATE_BPS = 2_500_000
+
+
+def bitrate_for(width: int, height: int) -> int:
+    """A VP8 rate for a picture size: 3 bits per pixel per second, within 250 kbps - 2.5 Mbps.
+
+    About 0.9 Mbps at 640x480 and 2.5 Mbps at 1280x720, the usual WebRTC rates.
+    """
+    return max(MIN_VIDEO_BITRATE_BPS, min(MAX_VIDEO_BITRATE_BPS, width * height * 3))
 
 
 class Vp8Encoder:
     """Encodes the room's decoded video once, for every viewer.
 
-    ``bitrate_bps`` is fixed: one encoding cannot follow each viewer's bandwidth
-    estimate (REMB), so it is chosen for a typical viewer.
+    ``bitrate_bps`` is fixed (0 = by picture size, see ``bitrate_for``): one
+    encoding cannot follow each viewer's bandwidth estimate (REMB), so it is
+    chosen for a typical viewer.
     """
 
     def __init__(self, *, bitrate_bps: int) -> None:
@@ -61,19 +72,20 @@ class Vp8Encoder:
         codec.height = height
         codec.pix_fmt = "yuv420p"
         codec.time_base = VIDEO_TIME_BASE
-        codec.bit_rate = self._bitrate_bps
+        bitrate = self._bitrate_bps or bitrate_for(width, height)
+        codec.bit_rate = bitrate
         # Keyframes come from our policy only (forced per frame), never from libvpx's own schedule.
         codec.gop_size = 100_000
         codec.qmin = 2
         codec.qmax = 56
         # The options aiortc uses for real-time WebRTC VP8: CBR, no lookahead (no added latency).
         codec.options = {
-            "bufsize": str(self._bitrate_bps),
+            "bufsize": str(bitrate),
             "cpu-used": "-6",
             "deadline": "realtime",
             "lag-in-frames": "0",
-            "minrate": str(self._bitrate_bps),
-            "maxrate": str(self._bitrate_bps),
+            "minrate": str(bitrate),
+            "maxrate": str(bitrate),
             "noise-sensitivity": "4",
             "overshoot-pct": "15",
             "partitions": "0",

@@ -31,6 +31,7 @@ class Subscriber:
         self._queue: deque[av.Packet] = deque()
         self._bytes = 0
         self._waiting_for_keyframe = gated
+        self._started = False  # got a first packet; what it misses after that counts as dropped
         self._wake = asyncio.Event()
         self._closed = False
         self.dropped = 0  # packets thrown away because this viewer fell behind
@@ -46,6 +47,7 @@ class Subscriber:
             return
         if self._waiting_for_keyframe:
             if not packet.is_keyframe:
+                self.dropped += self._started
                 return
             self._waiting_for_keyframe = False
         size = packet.size
@@ -59,6 +61,7 @@ class Subscriber:
                 self._on_keyframe_needed()
                 return
         self._queue.append(packet)
+        self._started = True
         self._bytes += size
         self._wake.set()
 
@@ -101,6 +104,10 @@ class Fanout:
 
     def __len__(self) -> int:
         return len(self._subscribers)
+
+    def __bool__(self) -> bool:
+        """True while someone watches: with nobody, the room skips encoding."""
+        return bool(self._subscribers)
 
     @property
     def closed(self) -> bool:

@@ -113,7 +113,9 @@ class VideoLane(_Lane):
             if self._stopping:
                 return
             frame, self._pending = self._pending, None
-            if frame is None:
+            if frame is None or not self._fanout:
+                # Nobody watches (yet): encoding would be wasted. The first viewer's join
+                # asks for a keyframe, so the stream resumes decodable.
                 continue
             if self._new_source:
                 self._new_source = False
@@ -123,7 +125,8 @@ class VideoLane(_Lane):
             now = self._clock()
             source_ts = None
             if frame.pts is not None and frame.time_base is not None:
-                source_ts = int(frame.pts * frame.time_base * VIDEO_CLOCK_RATE)
+                base = frame.time_base
+                source_ts = frame.pts * base.numerator * VIDEO_CLOCK_RATE // base.denominator
             frame.pts = self._timeline.place(source_ts, now)
             frame.time_base = VIDEO_TIME_BASE
             now_ms = int(now * 1000)
@@ -188,6 +191,11 @@ class AudioLane(_Lane):
             frames = list(self._backlog)
             self._backlog.clear()
             if not frames:
+                continue
+            if not self._fanout:
+                # Nobody listens: skip encoding. The encoder's own clock does not see the
+                # gap, so start afresh (re-anchored on the timeline) when someone comes.
+                self._new_source = True
                 continue
             if self._new_source or self._encoder is None:
                 self._new_source = False

@@ -30,7 +30,7 @@ class RelaySettings:
 
     keyframe_interval_ms: int = 1000  # longest stretch without a keyframe; 0 = only on joins and requests
     keyframe_min_gap_ms: int = 250  # requested keyframes at least this far apart; 0 = no limit
-    video_bitrate_bps: int = 1_000_000  # one encoding for all viewers, so one fixed rate
+    video_bitrate_bps: int = 0  # one encoding for all viewers, one rate; 0 = by picture size (bitrate_for)
     audio_bitrate_bps: int = 64_000
     viewer_video_max_bytes: int = 512 * 1024  # a viewer's queue; past it the viewer skips to a keyframe
     viewer_audio_max_bytes: int = 16 * 1024  # about 1 s of Opus; past it the viewer's backlog is dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
@@ -94,7 +95,9 @@ class Viewer:
         if counter is None:
             self.unreadable += 1
             return
-        errors = {level: float(np.abs(y.astype(np.int16) - luma(counter, level)).mean()) for level in self.levels}
+        errors = {
+            level: float(np.abs(y.astype(np.int16) - luma(counter, level)).mean()) for level in self.levels
+        }
         level = min(errors, key=errors.__getitem__)
         self.pictures.append(Seen(time.monotonic(), counter, level, errors[level]))
 
@@ -110,9 +113,9 @@ class Viewer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` until true or ``timeout`` seconds; return its last value."""
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], object], within: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until true or ``within`` seconds have passed; return its last value."""
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             return bool(predicate())

@@ -104,7 +104,9 @@ class ToneAudioTrack(MediaStreamTrack):
         if self._start is None:
             self._start = time.monotonic()
         else:
-            await asyncio.sleep(max(0.0, self._start + self.sent * AUDIO_SAMPLES / AUDIO_RATE - time.monotonic()))
+            await asyncio.sleep(
+                max(0.0, self._start + self.sent * AUDIO_SAMPLES / AUDIO_RATE - time.monotonic())
+            )
         t = (np.arange(AUDIO_SAMPLES) + self.sent * AUDIO_SAMPLES) / AUDIO_RATE
         samples = (np.sin(2 * np.pi * self.hz * t) * 8000).astype(np.int16).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
@@ -113,6 +115,12 @@ class ToneAudioTrack(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
         self.sent += 1
         return frame
+
+
+def pts(packet: av.Packet) -> int:
+    """A packet's timestamp, which every packet of ours has."""
+    assert packet.pts is not None
+    return packet.pts
 
 
 def dominant_hz(frames: list[av.AudioFrame]) -> float:

@@ -1,0 +1,399 @@
+"""Server CPU per second of video against the number of viewers: naive MediaRelay vs our relay.
+
+    python bench/video.py [--counts 1,2,5,10,20,40] [--window 5] [--settle 2]
+
+For each relay in turn a server process is started (``--serve naive`` or
+``--serve ours``); this process plays the publisher (a synthetic moving picture
+and a tone) and the viewers (real aiortc peers that decode what they get), all
+on 127.0.0.1. Viewers are added step by step; at each step the server's own CPU
+(``time.process_time()``: every thread of that process, decoders and encoders
+included) is read before and after a window of ``--window`` seconds. Only the
+server side is measured: the publisher and viewers run here.
+
+- naive: ``aiortc.contrib.media.MediaRelay`` (unbuffered) hands the decoded
+  frames to each viewer's sender, which runs its own VP8 and Opus encoder.
+- ours: ``live.video.VideoService``: one encode per room, packets fanned out.
+
+The cost per added viewer is the least-squares slope of CPU against viewers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aioice.ice
+import av
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from live.video import VideoService
+
+ROOM = "bench"
+WIDTH, HEIGHT, FPS = 320, 240, 15
+
+
+def loopback_only() -> None:
+    # aioice gathers host candidates on every interface except loopback; this benchmark
+    # must only send to 127.0.0.1, so every peer (both processes) gathers just that.
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+# ---- the server side (a separate process, so that its CPU is all server) ------------------
+
+
+class NaiveServer:
+    """What aiortc's examples do: MediaRelay fan-out, one encoder per viewer's sender."""
+
+    def __init__(self) -> None:
+        self.relay = MediaRelay()
+        self.tracks: list[MediaStreamTrack] = []
+        self.pcs: set[RTCPeerConnection] = set()
+
+    async def publish(self, offer: dict[str, str]) -> dict[str, str]:
+        pc = RTCPeerConnection()
+        self.pcs.add(pc)
+        pc.on("track", self.tracks.append)
+        return await self._answer(pc, offer)
+
+    async def watch(self, offer: dict[str, str]) -> dict[str, str]:
+        pc = RTCPeerConnection()
+        self.pcs.add(pc)
+        for track in self.tracks:
+            pc.addTrack(self.relay.subscribe(track, buffered=False))
+        return await self._answer(pc, offer)
+
+    @staticmethod
+    async def _answer(pc: RTCPeerConnection, offer: dict[str, str]) -> dict[str, str]:
+        await pc.setRemoteDescription(RTCSessionDescription(**offer))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self.pcs))
+
+
+class OurServer:
+    def __init__(self) -> None:
+        self.service = VideoService()
+
+    async def publish(self, offer: dict[str, str]) -> dict[str, str]:
+        return await self.service.publish(ROOM, offer)
+
+    async def watch(self, offer: dict[str, str]) -> dict[str, str]:
+        return await self.service.watch(ROOM, offer)
+
+    async def close(self) -> None:
+        await self.service.close()
+
+
+class LagMeter:
+    """How late the event loop wakes up: what chat and buying on the same loop would feel."""
+
+    def __init__(self) -> None:
+        self.worst_ms = 0.0
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.worst_ms = max(self.worst_ms, (time.perf_counter() - start - 0.01) * 1000)
+
+    def take(self) -> float:
+        worst, self.worst_ms = self.worst_ms, 0.0
+        return worst
+
+
+async def serve(kind: str) -> None:
+    loopback_only()
+    server: NaiveServer | OurServer = NaiveServer() if kind == "naive" else OurServer()
+    lag = LagMeter()
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            request = json.loads(line)
+            op = request["op"]
+            reply: dict[str, Any]
+            if op == "publish":
+                reply = {"answer": await server.publish(request["offer"])}
+            elif op == "watch":
+                reply = {"answer": await server.watch(request["offer"])}
+            elif op == "cpu":
+                reply = {"cpu": time.process_time(), "wall": time.monotonic(), "lag_ms": lag.take()}
+            else:
+                reply = {}
+                done.set()
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(listener.sockets[0].getsockname()[1], flush=True)
+    await done.wait()
+    lag.task.cancel()
+    await server.close()
+    listener.close()
+
+
+# ---- the client side: publisher and viewers ----------------------------------------------
+
+
+class MovingPicture(MediaStreamTrack):
+    """A gradient with a moving box and a changing stripe: motion for the encoders to work on."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+        self.start = 0.0
+        yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+        self.base = ((xx + yy) % 256).astype(np.uint8)
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.n == 0:
+            self.start = time.monotonic()
+        else:
+            await asyncio.sleep(max(0.0, self.start + self.n / FPS - time.monotonic()))
+        planes = np.full((HEIGHT * 3 // 2, WIDTH), 128, np.uint8)
+        y = planes[:HEIGHT]
+        y[:] = np.roll(self.base, self.n * 2, axis=1)
+        x = (self.n * 5) % (WIDTH - 40)
+        y[100:140, x : x + 40] = 235
+        y[:8, :] = (self.n * 7) % 256
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.pts = self.n * 90_000 // FPS
+        frame.time_base = fractions.Fraction(1, 90_000)
+        self.n += 1
+        return frame
+
+
+class Tone(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+        self.start = 0.0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.n == 0:
+            self.start = time.monotonic()
+        else:
+            await asyncio.sleep(max(0.0, self.start + self.n * 0.02 - time.monotonic()))
+        t = (np.arange(960) + self.n * 960) / 48_000
+        samples = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 48_000
+        frame.pts = self.n * 960
+        frame.time_base = fractions.Fraction(1, 48_000)
+        self.n += 1
+        return frame
+
+
+class Link:
+    """JSON lines to the server process."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def ask(self, **request: Any) -> dict[str, Any]:
+        self.writer.write(json.dumps(request).encode() + b"\n")
+        await self.writer.drain()
+        reply: dict[str, Any] = json.loads(await self.reader.readline())
+        return reply
+
+
+async def offer_of(pc: RTCPeerConnection) -> dict[str, str]:
+    await pc.setLocalDescription(await pc.createOffer())
+    return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+
+class BenchViewer:
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self.frames = 0
+        self.tasks: list[asyncio.Future[None]] = []
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.pc.addTransceiver("audio", direction="recvonly")
+        self.pc.on("track", lambda track: self.tasks.append(asyncio.ensure_future(self._drain(track))))
+
+    async def _drain(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    self.frames += 1
+        except MediaStreamError:
+            pass
+
+    async def received(self) -> tuple[int, int]:
+        """Packets and bytes this viewer's transport has received so far (media and RTCP)."""
+        packets = octets = 0
+        for stats in (await self.pc.getStats()).values():
+            if stats.type == "transport":
+                packets += stats.packetsReceived
+                octets += stats.bytesReceived
+        return packets, octets
+
+    async def watch(self, link: Link) -> None:
+        reply = await link.ask(op="watch", offer=await offer_of(self.pc))
+        await self.pc.setRemoteDescription(RTCSessionDescription(**reply["answer"]))
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@dataclass
+class Point:
+    viewers: int
+    cpu_per_s: float  # server CPU seconds per second of video
+    fps: float  # pictures a viewer decoded per second, on average
+    packets: float  # packets a viewer received per second (video, audio, RTCP)
+    kbps: float  # what a viewer received, kbit/s
+    lag_ms: float  # worst event-loop lag in the server during the window
+
+
+async def run_curve(kind: str, counts: list[int], window: float, settle: float) -> list[Point]:
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", kind, stdout=asyncio.subprocess.PIPE
+    )
+    assert server.stdout is not None
+    port = int(await server.stdout.readline())
+    link = Link(*await asyncio.open_connection("127.0.0.1", port))
+    publisher = RTCPeerConnection()
+    publisher.addTrack(MovingPicture())
+    publisher.addTrack(Tone())
+    viewers: list[BenchViewer] = []
+    points = []
+    try:
+        reply = await link.ask(op="publish", offer=await offer_of(publisher))
+        await publisher.setRemoteDescription(RTCSessionDescription(**reply["answer"]))
+        await asyncio.sleep(1.0)
+        for n in counts:
+            while len(viewers) < n:
+                viewer = BenchViewer()
+                await viewer.watch(link)
+                viewers.append(viewer)
+            await asyncio.sleep(settle)
+            before = await link.ask(op="cpu")
+            frames_before = sum(v.frames for v in viewers)
+            received_before = [await v.received() for v in viewers]
+            await asyncio.sleep(window)
+            after = await link.ask(op="cpu")
+            frames = sum(v.frames for v in viewers) - frames_before
+            received_after = [await v.received() for v in viewers]
+            packets = sum(a[0] - b[0] for a, b in zip(received_after, received_before, strict=True))
+            octets = sum(a[1] - b[1] for a, b in zip(received_after, received_before, strict=True))
+            wall = after["wall"] - before["wall"]
+            point = Point(
+                viewers=n,
+                cpu_per_s=(after["cpu"] - before["cpu"]) / wall,
+                fps=frames / n / wall,
+                packets=packets / n / wall,
+                kbps=octets * 8 / 1000 / n / wall,
+                lag_ms=after["lag_ms"],
+            )
+            points.append(point)
+            print(
+                f"  {kind:5} viewers={n:3}  server cpu={point.cpu_per_s:6.3f} s/s  fps={point.fps:5.1f}  "
+                f"per viewer {point.packets:5.0f} pkt/s {point.kbps:5.0f} kbit/s  "
+                f"worst loop lag={point.lag_ms:6.1f} ms",
+                flush=True,
+            )
+    finally:
+        await link.ask(op="quit")
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.close()
+        await server.wait()
+    return points
+
+
+def slope(points: list[Point]) -> float:
+    """Least-squares CPU seconds per second added by one more viewer."""
+    x = np.array([p.viewers for p in points], float)
+    y = np.array([p.cpu_per_s for p in points], float)
+    return float(np.polyfit(x, y, 1)[0])
+
+
+async def bench(counts: list[int], window: float, settle: float) -> None:
+    loopback_only()
+    started = time.monotonic()
+    print(
+        f"machine: {os.cpu_count()} cores (shared), {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, aiortc, PyAV {av.__version__}"
+    )
+    print(f"stream: {WIDTH}x{HEIGHT} VP8 at {FPS} fps + Opus 48 kHz; window {window:g} s per step")
+    curves = {}
+    for kind in ("naive", "ours"):
+        curves[kind] = await run_curve(kind, counts, window, settle)
+    print()
+    print("server CPU seconds per second of video; fps: pictures each viewer decoded per second")
+    print("(pkt/s and kbit/s: what one viewer received; lag: worst event-loop lag in the server)")
+    print("viewers | naive cpu s/s   fps  pkt/s kbit/s | ours cpu s/s   fps  pkt/s kbit/s  lag ms")
+    for a, b in zip(curves["naive"], curves["ours"], strict=True):
+        print(
+            f"{a.viewers:7} | {a.cpu_per_s:14.3f} {a.fps:5.1f} {a.packets:6.0f} {a.kbps:6.0f} | "
+            f"{b.cpu_per_s:13.3f} {b.fps:5.1f} {b.packets:6.0f} {b.kbps:6.0f} {b.lag_ms:7.1f}"
+        )
+    naive, ours = slope(curves["naive"]), slope(curves["ours"])
+    print()
+    print("cost per added viewer (least-squares slope of cpu against viewers, ms of CPU per second):")
+    print(f"  naive {naive * 1000:.1f} ms/s, ours {ours * 1000:.1f} ms/s")
+    print(f"ratio ours / naive: {ours / naive:.3f} (target < 0.1)")
+    # The naive relay may saturate the machine before the last step; then its slope is
+    # flattered (it cannot use more CPU than there is). Show the unsaturated part too.
+    unsaturated = [p for p in curves["naive"] if p.fps >= 0.9 * FPS]
+    if 2 <= len(unsaturated) < len(curves["naive"]):
+        upto = unsaturated[-1].viewers
+        ours_part = [p for p in curves["ours"] if p.viewers <= upto]
+        naive_part, ours_part_slope = slope(unsaturated), slope(ours_part)
+        print(
+            f"while the naive relay still delivered >= 90% of frames (<= {upto} viewers): naive "
+            f"{naive_part * 1000:.1f} ms/s, ours {ours_part_slope * 1000:.1f} ms/s per viewer, "
+            f"ratio {ours_part_slope / naive_part:.3f}"
+        )
+    print(f"total run time {time.monotonic() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="1,2,5,10,20,40")
+    parser.add_argument("--window", type=float, default=5.0, help="seconds measured per step")
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds after adding viewers before measuring"
+    )
+    parser.add_argument("--serve", choices=("naive", "ours"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve))
+        return
+    counts = [int(c) for c in args.counts.split(",")]
+    asyncio.run(bench(counts, args.window, args.settle))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The bots acting as the room's host over HTTP: create and start the room, pin, read orders and stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+TIMEOUT_S = 10.0
+
+
+class HostError(Exception):
+    """An HTTP call the run depends on failed; the message says which and why."""
+
+
+class Host:
+    """HTTP calls with a host token (``Authorization: Bearer``)."""
+
+    def __init__(self, base: str, room: str, token: str | None) -> None:
+        self.base = base.rstrip("/")
+        self.room = room
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.base, headers=headers, timeout=TIMEOUT_S)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(
+        self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200, 201), status_only: bool = False
+    ) -> Any:
+        try:
+            r = self.http.request(method, path, json=json)
+        except httpx.HTTPError as err:
+            raise HostError(f"{method} {self.base}{path}: {type(err).__name__}: {err}") from None
+        if r.status_code not in ok:
+            raise HostError(f"{method} {path}: HTTP {r.status_code} {r.text[:200]}")
+        if status_only:
+            return r.status_code
+        if not r.content:
+            return None
+        try:
+            return r.json()
+        except ValueError:
+            return r.text
+
+    def setup_room(self, title: str) -> None:
+        """Create (or retitle) the room and make it live."""
+        self._call("PUT", f"/api/rooms/{self.room}", {"title": title})
+        self._call("POST", f"/api/rooms/{self.room}/start")
+
+    def room_exists(self) -> bool:
+        """Whether the room exists (any status); raises HostError when the server cannot say."""
+        return self._call("GET", f"/api/rooms/{self.room}", ok=(200, 404), status_only=True) == 200
+
+    def ensure_room(self, title: str, *, fresh: bool) -> str | None:
+        """Make the room exist and be live, without touching a room someone else runs.
+
+        A room the bots named themselves (``fresh``) is created and started. A room
+        named by the user is created only if it does not exist; when the server
+        cannot say, the run goes on (the WebSocket will tell) and the reason is returned.
+        """
+        if not fresh:
+            try:
+                if self.room_exists():
+                    return None
+            except HostError as err:
+                return f"could not check room {self.room!r} over HTTP; assuming it is live ({err})"
+        self.setup_room(title)
+        return None
+
+    def create_pin(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Pin a product; returns the pin the server made (with its id)."""
+        answer = self._call("POST", f"/api/rooms/{self.room}/pins", body)
+        pin = answer.get("pin", answer) if isinstance(answer, dict) else None
+        if not isinstance(pin, dict) or not isinstance(pin.get("id"), str):
+            raise HostError(f"POST /api/rooms/{self.room}/pins answered without a pin id: {answer!r:.200}")
+        return pin
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Every order of the room, as the server has them."""
+        answer = self._call("GET", f"/api/rooms/{self.room}/orders")
+        if isinstance(answer, dict):
+            answer = answer.get("orders", [])
+        if not isinstance(answer, list):
+            raise HostError(f"GET /api/rooms/{self.room}/orders: not a list of orders")
+        return [o for o in answer if isinstance(o, dict)]
+
+    def stats(self) -> dict[str, Any]:
+        answer = self._call("GET", f"/api/rooms/{self.room}/stats")
+        return answer if isinstance(answer, dict) else {}
+
+    def dev_token(self, name: str, role: str, room: str | None) -> str | None:
+        """A token from ``POST /api/dev/token`` (``live serve --dev``); None when the server has no dev mode."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if room:
+            body["room"] = room
+        try:
+            answer = self._call("POST", "/api/dev/token", body)
+        except HostError:
+            return None
+        token = answer.get("token") if isinstance(answer, dict) else None
+        return token if isinstance(token, str) else None

@@ -1,0 +1,790 @@
+// The player: /watch/{room}. Video, chat with a bullet screen, likes, and the pinned sale.
+import {
+  $, el, api, money, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
+  RoomSocket, mergePin, fragmentToken, devToken, roomFromPath, gatheredOffer,
+} from "./client.js";
+
+const room = roomFromPath();
+const params = new URLSearchParams(location.search);
+const MAX_CHAT_LINES = 150;
+const MAX_BULLETS = 24;
+
+const state = {
+  me: null, // hello.you
+  token: null,
+  dev: false,
+  room: null, // {id, title, status, host, slow_s}
+  pin: null,
+  mutedUntil: 0,
+  viewers: 0,
+  likes: 0,
+  qty: 1,
+  buying: false,
+  limitHit: new Set(), // pin ids the server answered limit_reached for
+  lastPrice: null,
+  fatal: null,
+};
+
+// ---------------------------------------------------------------------------------------
+// Orders are kept per room and user in localStorage, so a reload still shows them.
+
+const ordersKey = () => `live.orders.${room}.${state.me?.id || "-"}`;
+function myOrders() {
+  try { return JSON.parse(localStorage.getItem(ordersKey()) || "[]"); } catch { return []; }
+}
+function saveOrder(order) {
+  const orders = myOrders().filter((o) => o.id !== order.id);
+  orders.push(order);
+  localStorage.setItem(ordersKey(), JSON.stringify(orders.slice(-50)));
+}
+function saveFinal(pinId, finalCents) {
+  const key = `live.final.${room}`;
+  const finals = JSON.parse(localStorage.getItem(key) || "{}");
+  finals[pinId] = finalCents;
+  localStorage.setItem(key, JSON.stringify(finals));
+}
+function finalOf(pinId) {
+  try { return JSON.parse(localStorage.getItem(`live.final.${room}`) || "{}")[pinId]; } catch { return undefined; }
+}
+const unitsBought = (pinId) => myOrders().filter((o) => o.pin === pinId).reduce((n, o) => n + o.qty, 0);
+
+// ---------------------------------------------------------------------------------------
+// Notices: one line under the chat telling the person what happened, in words.
+
+let noticeTimer = null;
+function notice(text, { kind = "error", ms = 6000 } = {}) {
+  const box = $("#notice");
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(noticeTimer);
+  if (ms) noticeTimer = setTimeout(() => { box.hidden = true; }, ms);
+}
+
+let bannerTimer = null;
+function banner(text, kind = "info") {
+  const box = $("#banner");
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  box.classList.remove("show");
+  void box.offsetWidth; // restart the animation
+  box.classList.add("show");
+  clearTimeout(bannerTimer);
+  bannerTimer = setTimeout(() => { box.hidden = true; }, 3200);
+}
+
+// ---------------------------------------------------------------------------------------
+// Header, viewers, likes, hearts.
+
+function renderRoom() {
+  const r = state.room;
+  if (!r) return;
+  document.title = `${r.title} · Live`;
+  $("#roomTitle").textContent = r.title;
+  $("#hostName").textContent = r.host?.name || "Host";
+  $("#hostAvatar").textContent = (r.host?.name || "?").slice(0, 1).toUpperCase();
+  $("#posterAvatar").textContent = (r.host?.name || "?").slice(0, 1).toUpperCase();
+  const badge = $("#statusBadge");
+  badge.dataset.status = r.status;
+  badge.textContent = { live: "LIVE", scheduled: "SOON", ended: "ENDED" }[r.status] || r.status;
+  renderComposer();
+  video.update();
+}
+
+function renderPoster() {
+  const r = state.room;
+  const poster = $("#poster");
+  let title = r?.title || "Live";
+  let text = "Connecting to the room…";
+  if (state.fatal) {
+    title = "Can't watch this room";
+    text = state.fatal;
+  } else if (r) {
+    if (r.status === "scheduled") text = `${r.host?.name || "The host"} will be live soon. Stay tuned!`;
+    else if (r.status === "ended") text = "The show has ended. Thanks for watching!";
+    else if (video.state === "playing") text = "";
+    else if (video.state === "connecting") text = "Live now: connecting the video…";
+    else text = `${r.host?.name || "The host"} is live. Waiting for the camera…`;
+  }
+  $("#posterTitle").textContent = title;
+  $("#posterText").textContent = text;
+  poster.dataset.state = state.fatal ? "fatal" : (r?.status || "loading");
+  poster.hidden = video.state === "playing" && r?.status === "live" && !state.fatal;
+}
+
+function setViewers(n) {
+  state.viewers = n;
+  $("#viewerCount").textContent = compact(n);
+}
+
+function compact(n) {
+  if (n >= 10_000) return `${(n / 1000).toFixed(0)}k`;
+  if (n >= 1000) return `${(n / 1000).toFixed(1)}k`;
+  return String(n);
+}
+
+const HEART_COLORS = ["#ff2d55", "#ff9f0a", "#ffd60a", "#30d158", "#64d2ff", "#bf5af2", "#ff375f"];
+function floatHeart() {
+  const layer = $("#hearts");
+  if (layer.childElementCount > 30) return;
+  const heart = el("span", { class: "heart" }, "♥");
+  heart.style.color = HEART_COLORS[Math.floor(Math.random() * HEART_COLORS.length)];
+  layer.append(heart);
+  const drift = (Math.random() - 0.5) * 80;
+  const anim = heart.animate(
+    [
+      { transform: "translate(0, 0) scale(0.6)", opacity: 0 },
+      { transform: `translate(${drift * 0.3}px, -40px) scale(1.1)`, opacity: 1, offset: 0.15 },
+      { transform: `translate(${drift}px, -260px) scale(0.9)`, opacity: 0 },
+    ],
+    { duration: 1600 + Math.random() * 600, easing: "ease-out" },
+  );
+  anim.onfinish = () => heart.remove();
+}
+
+function setLikes(total, fromOthers = true) {
+  const delta = total - state.likes;
+  state.likes = Math.max(state.likes, total);
+  $("#likes").textContent = compact(state.likes);
+  if (fromOthers && delta > 0) for (let i = 0; i < Math.min(delta, 6); i++) setTimeout(floatHeart, i * 120);
+}
+
+// Taps are summed and sent at most every 300 ms as one {"t":"like","n":1..10}.
+let likeBuffer = 0;
+let likeTimer = null;
+function tapLike() {
+  if (!state.me) {
+    notice(errorText({ code: "unauthorized" }, { anonymous: true }));
+    return;
+  }
+  floatHeart();
+  likeBuffer += 1;
+  state.likes += 1; // shown at once; the server's total follows
+  $("#likes").textContent = compact(state.likes);
+  if (!likeTimer) likeTimer = setTimeout(flushLikes, 300);
+}
+function flushLikes() {
+  likeTimer = null;
+  while (likeBuffer > 0) {
+    const n = Math.min(10, likeBuffer);
+    likeBuffer -= n;
+    socket.send({ t: "like", n });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Chat list and bullet screen.
+
+function chatLine(ev) {
+  const mine = state.me && ev.user?.id === state.me.id;
+  const isHost = state.room && ev.user?.id === state.room.host?.id;
+  return el(
+    "li",
+    { class: `line${mine ? " mine" : ""}${isHost ? " host" : ""}`, dataset: { seq: ev.seq, user: ev.user?.id } },
+    isHost ? el("span", { class: "tag" }, "Host") : null,
+    el("b", { class: "who" }, ev.user?.name || "?"),
+    el("span", { class: "text" }, ev.text),
+  );
+}
+
+function addChat(ev, { fly = true } = {}) {
+  const list = $("#chat");
+  if (list.querySelector(`li[data-seq="${ev.seq}"]`)) return; // never show a line twice
+  const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.append(chatLine(ev));
+  while (list.childElementCount > MAX_CHAT_LINES) list.firstElementChild.remove();
+  if (stick) list.scrollTop = list.scrollHeight;
+  if (fly) bullet(ev);
+}
+
+function systemLine(text) {
+  const list = $("#chat");
+  list.append(el("li", { class: "line sys" }, text));
+  while (list.childElementCount > MAX_CHAT_LINES) list.firstElementChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+function removeChat(seq) {
+  for (const node of document.querySelectorAll(`[data-seq="${seq}"]`)) node.remove();
+}
+
+const laneFreeAt = [];
+function bullet(ev) {
+  const layer = $("#bullets");
+  if (layer.childElementCount >= MAX_BULLETS || document.hidden) return;
+  const mine = state.me && ev.user?.id === state.me.id;
+  const node = el("div", { class: `bullet${mine ? " mine" : ""}`, dataset: { seq: ev.seq } },
+    el("b", {}, `${ev.user?.name || "?"}: `), ev.text);
+  layer.append(node);
+  const width = layer.clientWidth || 360;
+  const laneHeight = 30;
+  const lanes = Math.max(3, Math.floor((layer.clientHeight || 200) / laneHeight));
+  const now = performance.now();
+  let lane = 0;
+  for (let i = 0; i < lanes; i++) {
+    if ((laneFreeAt[i] || 0) <= now) { lane = i; break; }
+    if ((laneFreeAt[i] || 0) < (laneFreeAt[lane] || 0)) lane = i;
+  }
+  node.style.top = `${lane * laneHeight}px`;
+  const w = node.offsetWidth;
+  const duration = 7000 + Math.random() * 2000;
+  const speed = (width + w) / duration; // px per ms
+  laneFreeAt[lane] = now + (w + 24) / speed;
+  const anim = node.animate(
+    [{ transform: `translateX(${width}px)` }, { transform: `translateX(${-w - 10}px)` }],
+    { duration, easing: "linear" },
+  );
+  anim.onfinish = () => node.remove();
+}
+
+// ---------------------------------------------------------------------------------------
+// Composer: who I am, mute, slow mode, sending.
+
+function renderComposer() {
+  const input = $("#chatInput");
+  const send = $("#send");
+  const muted = state.mutedUntil > serverNow();
+  const ended = state.room?.status === "ended";
+  input.disabled = muted || ended || Boolean(state.fatal);
+  send.disabled = input.disabled;
+  if (state.fatal) input.placeholder = "Chat is unavailable";
+  else if (ended) input.placeholder = "The show has ended";
+  else if (muted) input.placeholder = `You are muted until ${timeOfDay(state.mutedUntil)}`;
+  else if (!state.me) input.placeholder = "Sign in to chat";
+  else if (state.room?.slow_s && state.me.role === "viewer") input.placeholder = `Slow mode: 1 post every ${state.room.slow_s} s`;
+  else input.placeholder = "Say something…";
+  const chip = $("#nameBtn");
+  chip.hidden = !state.dev;
+  chip.textContent = state.me ? state.me.name : "Guest";
+}
+
+async function sendChat(event) {
+  event.preventDefault();
+  const input = $("#chatInput");
+  const text = input.value.trim();
+  if (!text) return;
+  if (state.mutedUntil > serverNow()) {
+    notice(errorText({ code: "muted" }, { mutedUntilMs: state.mutedUntil }));
+    return;
+  }
+  input.value = "";
+  const answer = await socket.request({ t: "chat", id: randomId("c-"), text });
+  if (answer.t === "error") {
+    if (!input.value) input.value = text; // give the words back so nothing is lost
+    if (answer.code === "muted" && answer.retry_after_ms) {
+      state.mutedUntil = serverNow() + answer.retry_after_ms;
+      renderComposer();
+    }
+    notice(errorText(answer, { action: "chat", anonymous: !state.me, mutedUntilMs: state.mutedUntil }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The pinned product.
+
+function displayState(pin) {
+  if (!pin) return "none";
+  const now = serverNow();
+  if (pin.state === "ended" || pin.state === "sold_out") return pin.state;
+  if (now >= pin.ends_at_ms) return "ended";
+  if (pin.state === "upcoming" && now < pin.starts_at_ms) return "upcoming";
+  if (pin.stock_left <= 0) return "sold_out";
+  return "live";
+}
+
+function renderPin({ priceDropped = false } = {}) {
+  const pin = state.pin;
+  const card = $("#product");
+  if (!pin) {
+    card.hidden = true;
+    return;
+  }
+  card.hidden = false;
+  card.dataset.pin = pin.id;
+  const shown = displayState(pin);
+  card.dataset.state = shown;
+  const img = $("#productImg");
+  const src = pin.product.image_url || "/static/img/product.svg";
+  if (img.getAttribute("src") !== src) img.setAttribute("src", src);
+  img.alt = pin.product.title;
+  $("#productTitle").textContent = pin.product.title;
+  const now = $("#priceNow");
+  now.textContent = money(pin.price_cents);
+  $("#priceList").textContent = pin.product.list_price_cents > pin.price_cents ? money(pin.product.list_price_cents) : "";
+  const off = pin.product.list_price_cents - pin.price_cents;
+  $("#priceOff").textContent = off > 0 ? `-${Math.round((off / pin.product.list_price_cents) * 100)}%` : "";
+  if (priceDropped) {
+    now.classList.remove("drop");
+    void now.offsetWidth;
+    now.classList.add("drop");
+  }
+  renderLadder(pin);
+  const left = Math.max(0, pin.stock_left);
+  $("#stock").textContent = left > 0 ? `${left} of ${pin.stock_total} left` : "None left";
+  $("#stockFill").style.width = `${pin.stock_total ? (left / pin.stock_total) * 100 : 0}%`;
+  $("#stockFill").dataset.low = left <= Math.max(1, pin.stock_total * 0.2) ? "1" : "";
+  renderCountdown();
+  renderBuy();
+  renderMine();
+}
+
+function renderLadder(pin) {
+  const tiers = pin.tiers || [];
+  const unit = pin.count_mode === "posts" ? "posts" : "posters";
+  const steps = $("#ladderSteps");
+  steps.replaceChildren();
+  const top = tiers.length > 1 ? tiers[tiers.length - 1].at : 1;
+  tiers.forEach((tier, i) => {
+    const reached = i <= pin.tier;
+    steps.append(el("li", {
+      class: `step${reached ? " reached" : ""}${i === pin.tier ? " current" : ""}`,
+      style: { left: `${tiers.length > 1 ? (tier.at / top) * 100 : 0}%` },
+      title: `${tier.at} ${unit}: ${money(tier.price_cents)}`,
+    }, el("span", { class: "step-price" }, money(tier.price_cents)), el("span", { class: "step-at" }, String(tier.at))));
+  });
+  $("#ladder").hidden = tiers.length < 2;
+  $("#ladderFill").style.width = `${tiers.length > 1 ? Math.min(100, (pin.count / top) * 100) : 100}%`;
+  const next = tiers[pin.tier + 1];
+  const box = $("#nextTier");
+  const shown = displayState(pin);
+  if (tiers.length < 2) {
+    box.textContent = "";
+  } else if (next && (shown === "live" || shown === "upcoming")) {
+    const more = Math.max(1, next.at - pin.count);
+    const noun = pin.count_mode === "posts" ? (more === 1 ? "post" : "posts") : (more === 1 ? "poster" : "posters");
+    box.textContent = `${more} more ${noun} to reach ${money(next.price_cents)}`;
+    box.title = pin.count_mode === "posts"
+      ? "Every chat line counts toward the next price."
+      : "Every person who chats counts once toward the next price.";
+  } else if (!next) {
+    box.textContent = `Lowest price reached · ${pin.count} ${unit}`;
+  } else {
+    box.textContent = `${pin.count} ${unit}`;
+  }
+}
+
+function renderCountdown() {
+  const pin = state.pin;
+  if (!pin) return;
+  const now = serverNow();
+  const shown = displayState(pin);
+  const box = $("#countdown");
+  if (shown === "upcoming") box.textContent = `Starts in ${clock(pin.starts_at_ms - now)}`;
+  else if (shown === "live" || shown === "sold_out" && now < pin.ends_at_ms) box.textContent = `Ends in ${clock(pin.ends_at_ms - now)}`;
+  else box.textContent = "Sale over";
+  box.dataset.urgent = shown === "live" && pin.ends_at_ms - now < 30_000 ? "1" : "";
+}
+
+function renderBuy() {
+  const pin = state.pin;
+  const button = $("#buy");
+  const qtyBox = $("#qtyBox");
+  if (!pin) return;
+  const shown = displayState(pin);
+  const bought = unitsBought(pin.id);
+  const room = Math.max(0, pin.limit_per_user - bought);
+  const limitHit = state.limitHit.has(pin.id) || room === 0;
+  let label, key, enabled = false;
+  if (state.buying) { label = "Buying…"; key = "buying"; }
+  else if (shown === "upcoming") { label = `Starts in ${clock(pin.starts_at_ms - serverNow())}`; key = "upcoming"; }
+  else if (shown === "sold_out") { label = bought ? `Sold out · you got ${bought}` : "Sold out"; key = "sold_out"; }
+  else if (shown === "ended") { label = bought ? `Ended · you bought ${bought}` : "Sale ended"; key = "ended"; }
+  else if (limitHit) { label = `Limit reached (${bought || pin.limit_per_user}/${pin.limit_per_user})`; key = "limit"; }
+  else {
+    enabled = true;
+    key = bought ? "bought" : "buy";
+    const qty = Math.min(state.qty, room);
+    label = bought ? `Buy more · ${money(pin.price_cents * qty)}` : `Buy now · ${money(pin.price_cents * qty)}`;
+  }
+  button.textContent = label;
+  button.dataset.state = key;
+  button.disabled = !enabled;
+  state.qty = Math.max(1, Math.min(state.qty, room || 1));
+  qtyBox.hidden = !enabled || room < 2;
+  $("#qty").textContent = String(state.qty);
+}
+
+function renderMine() {
+  const pin = state.pin;
+  const box = $("#mine");
+  const orders = pin ? myOrders().filter((o) => o.pin === pin.id) : [];
+  if (!orders.length) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  box.hidden = false;
+  const final = pin.state === "ended" ? (finalOf(pin.id) ?? pin.price_cents) : null;
+  const rows = orders.map((o) => el("li", { class: "order", dataset: { order: o.id } },
+    el("span", {}, `Order ${o.id}`),
+    el("span", {}, `${o.qty} × ${money(o.unit_price_cents)} = `, el("b", {}, money(o.total_cents)))));
+  const paid = orders.reduce((n, o) => n + o.total_cents, 0);
+  let refundLine = null;
+  if (final !== null && pin.price_protection) {
+    const refund = orders.reduce((n, o) => n + Math.max(0, o.unit_price_cents - final) * o.qty, 0);
+    refundLine = el("div", { class: "refund", dataset: { cents: refund } },
+      refund > 0
+        ? `Price protection: the sale ended at ${money(final)}, so ${money(refund)} will be refunded to you.`
+        : `The sale ended at ${money(final)}: you already paid the lowest price.`);
+  } else if (pin.price_protection) {
+    refundLine = el("div", { class: "refund pending" },
+      "Price protection: if the price falls further before the sale ends, you get the difference back.");
+  }
+  box.replaceChildren(
+    el("div", { class: "mine-head" }, `Your order${orders.length > 1 ? "s" : ""} · paid ${money(paid)}`),
+    el("ul", {}, rows), refundLine);
+}
+
+async function buy() {
+  const pin = state.pin;
+  if (!pin || state.buying) return;
+  if (!state.me) {
+    notice(errorText({ code: "unauthorized" }, { anonymous: true }));
+    return;
+  }
+  const qty = state.qty;
+  state.buying = true;
+  renderBuy();
+  // resend: if the socket drops before the answer, the same id goes out again after the
+  // reconnect and the server answers with the same order (never a second one).
+  const answer = await socket.request({ t: "buy", id: randomId("b-"), pin: pin.id, qty }, { resend: true });
+  state.buying = false;
+  if (answer.t === "ack" && answer.order) {
+    saveOrder(answer.order);
+    state.qty = 1;
+    notice(`Order placed: ${answer.order.qty} × ${money(answer.order.unit_price_cents)}. Thank you!`, { kind: "ok" });
+  } else {
+    if (answer.code === "limit_reached") state.limitHit.add(pin.id);
+    if (answer.code === "sold_out" && state.pin?.id === pin.id) state.pin = mergePin(state.pin, { ...state.pin, state: "sold_out", stock_left: 0 });
+    if (answer.code === "ended" && state.pin?.id === pin.id) state.pin = mergePin(state.pin, { ...state.pin, state: "ended" });
+    notice(errorText(answer, { action: "buy", limit: pin.limit_per_user, anonymous: !state.me }));
+  }
+  renderPin();
+}
+
+// ---------------------------------------------------------------------------------------
+// Video: WebRTC watch while the room is live, retried while nobody publishes.
+
+const video = {
+  state: "idle", // idle | waiting | connecting | playing
+  pc: null,
+  timer: null,
+  element: null,
+
+  update() {
+    const live = state.room?.status === "live" && !state.fatal;
+    if (!live) {
+      this.stop();
+      renderPoster();
+      return;
+    }
+    if (this.state === "idle") this.attempt();
+    renderPoster();
+  },
+
+  async attempt() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (state.room?.status !== "live" || state.fatal) return;
+    if (typeof RTCPeerConnection === "undefined") {
+      this.state = "waiting";
+      renderPoster();
+      return;
+    }
+    this.state = "connecting";
+    renderPoster();
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const stream = new MediaStream();
+    pc.ontrack = (ev) => {
+      stream.addTrack(ev.track);
+      const v = $("#video");
+      if (v.srcObject !== stream) v.srcObject = stream;
+      v.play().catch(() => {});
+      ev.track.onended = () => { if (this.pc === pc) this.lost(); };
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
+      if (["failed", "closed"].includes(pc.connectionState)) this.lost();
+      else if (pc.connectionState === "disconnected") {
+        setTimeout(() => { if (this.pc === pc && pc.connectionState === "disconnected") this.lost(); }, 4000);
+      }
+    };
+    try {
+      const offer = await gatheredOffer(pc);
+      if (this.pc !== pc) return;
+      const answer = await api(`/api/rooms/${encodeURIComponent(room)}/watch`, { method: "POST", body: offer });
+      if (this.pc !== pc) return;
+      await pc.setRemoteDescription(answer);
+    } catch (err) {
+      if (this.pc !== pc) return;
+      this.teardown();
+      this.state = "waiting";
+      renderPoster();
+      // 409 conflict: nobody publishes yet. Ask again in a while, as long as the room is live.
+      this.retry(err?.status === 409 ? 4000 : 8000);
+    }
+  },
+
+  lost() {
+    this.teardown();
+    this.state = "waiting";
+    renderPoster();
+    this.retry(2000);
+  },
+
+  retry(ms) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.attempt(), ms);
+  },
+
+  playing() {
+    if (this.pc && this.state !== "playing") {
+      this.state = "playing";
+      $("#sound").hidden = !$("#video").muted;
+      renderPoster();
+    }
+  },
+
+  teardown() {
+    const pc = this.pc;
+    this.pc = null;
+    if (pc) pc.close();
+    const v = $("#video");
+    v.srcObject = null;
+    $("#sound").hidden = true;
+  },
+
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.teardown();
+    this.state = "idle";
+  },
+};
+
+// ---------------------------------------------------------------------------------------
+// Events from the room.
+
+function onEvent(ev) {
+  switch (ev.t) {
+    case "hello": return onHello(ev);
+    case "chat": return addChat(ev);
+    case "chat_deleted": return removeChat(ev.target);
+    case "pin": {
+      const isNew = !state.pin || state.pin.id !== ev.pin.id;
+      state.pin = mergePin(state.pin, ev.pin);
+      if (isNew) { state.qty = 1; state.lastPrice = ev.pin.price_cents; banner(`New deal: ${ev.pin.product.title}`, "deal"); }
+      return renderPin();
+    }
+    case "price": {
+      if (!state.pin || state.pin.id !== ev.pin) return;
+      const before = state.pin.price_cents;
+      state.pin = mergePin(state.pin, { ...state.pin, tier: ev.tier, price_cents: ev.price_cents, count: ev.count });
+      const dropped = state.pin.price_cents < before;
+      if (dropped) {
+        banner(`Price drop! Now ${money(state.pin.price_cents)}`, "drop");
+        systemLine(`Price dropped to ${money(state.pin.price_cents)}`);
+      }
+      return renderPin({ priceDropped: dropped });
+    }
+    case "progress":
+      if (state.pin && state.pin.id === ev.pin) {
+        state.pin = mergePin(state.pin, { ...state.pin, count: ev.count });
+        renderPin();
+      }
+      return;
+    case "stock":
+      if (state.pin && state.pin.id === ev.pin) {
+        state.pin = mergePin(state.pin, { ...state.pin, stock_left: ev.left });
+        renderPin();
+      }
+      return;
+    case "sold_out":
+      if (state.pin && state.pin.id === ev.pin) {
+        state.pin = mergePin(state.pin, { ...state.pin, state: "sold_out", stock_left: 0 });
+        banner("Sold out!", "warn");
+        renderPin();
+      }
+      return;
+    case "pin_end":
+      saveFinal(ev.pin, ev.final_price_cents);
+      if (state.pin && state.pin.id === ev.pin) {
+        state.pin = mergePin(state.pin, { ...state.pin, state: "ended", price_cents: Math.min(state.pin.price_cents, ev.final_price_cents) });
+        renderPin();
+      }
+      return;
+    case "room":
+      if (state.room) {
+        const was = state.room.status;
+        state.room = { ...state.room, status: ev.status, title: ev.title ?? state.room.title };
+        if (was !== ev.status && ev.status === "live") banner("We're live!", "deal");
+        if (was !== ev.status && ev.status === "ended") systemLine("The show has ended.");
+        renderRoom();
+      }
+      return;
+    case "mod": return onMod(ev);
+    case "viewers": return setViewers(ev.n);
+    case "likes": return setLikes(ev.total);
+    case "error":
+      // Answers to our requests are shown where they were made; this is for the rest.
+      if (!ev.id) notice(errorText(ev, { anonymous: !state.me }));
+      return;
+    default:
+      return;
+  }
+}
+
+function onHello(h) {
+  state.me = h.you;
+  state.room = h.room;
+  state.mutedUntil = h.you?.muted_until_ms || 0;
+  setViewers(h.viewers);
+  state.likes = 0;
+  setLikes(h.likes, false);
+  if (!h.resumed) {
+    const list = $("#chat");
+    list.replaceChildren();
+    for (const line of h.chat) addChat(line, { fly: false });
+    list.scrollTop = list.scrollHeight;
+    state.pin = h.pin ? { ...h.pin } : null;
+  } else {
+    state.pin = h.pin ? mergePin(state.pin, h.pin) : null;
+  }
+  renderRoom();
+  renderPin();
+}
+
+function onMod(ev) {
+  const me = state.me?.id;
+  if (ev.action === "slow") {
+    state.room = { ...state.room, slow_s: ev.seconds };
+    systemLine(ev.seconds ? `Slow mode on: one post every ${ev.seconds} s.` : "Slow mode is off.");
+    renderComposer();
+    return;
+  }
+  if (!me || ev.user !== me) return;
+  if (ev.action === "mute") {
+    state.mutedUntil = serverNow() + ev.seconds * 1000;
+    notice(`The host muted you until ${timeOfDay(state.mutedUntil)}. You can still watch and buy.`, { ms: 0 });
+  } else if (ev.action === "unmute") {
+    state.mutedUntil = 0;
+    notice("You can chat again.", { kind: "ok" });
+  } else if (ev.action === "ban") {
+    fatal(CLOSE_WORDS[4003]);
+  }
+  renderComposer();
+}
+
+function fatal(text) {
+  state.fatal = text;
+  video.stop();
+  notice(text, { ms: 0 });
+  renderComposer();
+  renderPoster();
+}
+
+function onStatus(status, detail) {
+  const net = $("#net");
+  if (status === "online") {
+    net.hidden = true;
+  } else if (status === "closed") {
+    fatal(CLOSE_WORDS[detail.code] || "The connection was closed.");
+  } else if (status === "reconnecting") {
+    net.hidden = false;
+    net.textContent = "Connection lost. Reconnecting…";
+  }
+  document.body.dataset.net = status;
+}
+
+// ---------------------------------------------------------------------------------------
+// Start: who am I (fragment token, dev token, or anonymous), then connect.
+
+async function identify() {
+  const fromFragment = fragmentToken(`viewer.${room}`);
+  if (fromFragment) return fromFragment;
+  const wanted = params.get("name") || localStorage.getItem("live.name");
+  const name = (wanted || `Guest ${Math.floor(1000 + Math.random() * 9000)}`).slice(0, 32);
+  try {
+    const token = await devToken({ name, role: "viewer" });
+    state.dev = true;
+    localStorage.setItem("live.name", name);
+    return token;
+  } catch {
+    return null; // not a dev server: watch anonymously
+  }
+}
+
+function bindUi() {
+  $("#composer").addEventListener("submit", sendChat);
+  $("#like").addEventListener("click", tapLike);
+  $("#buy").addEventListener("click", buy);
+  $("#qtyMinus").addEventListener("click", () => { state.qty = Math.max(1, state.qty - 1); renderBuy(); });
+  $("#qtyPlus").addEventListener("click", () => { state.qty += 1; renderBuy(); });
+  $("#sound").addEventListener("click", () => {
+    const v = $("#video");
+    v.muted = false;
+    v.play().catch(() => {});
+    $("#sound").hidden = true;
+  });
+  const v = $("#video");
+  v.addEventListener("playing", () => video.playing());
+  v.addEventListener("resize", () => { if (v.videoWidth) video.playing(); });
+  $("#nameBtn").addEventListener("click", () => {
+    $("#nameForm").hidden = false;
+    $("#composer").hidden = true;
+    $("#nameInput").value = state.me?.name || "";
+    $("#nameInput").focus();
+  });
+  $("#nameCancel").addEventListener("click", () => { $("#nameForm").hidden = true; $("#composer").hidden = false; });
+  $("#nameForm").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("#nameInput").value.trim().slice(0, 32);
+    if (!name) return;
+    try {
+      const token = await devToken({ name, role: "viewer" });
+      localStorage.setItem("live.name", name);
+      $("#nameForm").hidden = true;
+      $("#composer").hidden = false;
+      socket.close();
+      startSocket(token, socket.lastSeq);
+    } catch (err) {
+      notice(errorText(err));
+    }
+  });
+  setInterval(() => {
+    if (!state.pin) return;
+    const before = $("#product").dataset.state;
+    if (displayState(state.pin) !== before) renderPin();
+    else { renderCountdown(); renderBuy(); }
+    if (state.mutedUntil && state.mutedUntil <= serverNow()) { state.mutedUntil = 0; renderComposer(); }
+  }, 250);
+}
+
+let socket = null;
+function startSocket(token, since = null) {
+  state.token = token;
+  socket = new RoomSocket(room, { token, onEvent, onStatus });
+  socket.lastSeq = since;
+  socket.connect();
+  window.__live = {
+    get socket() { return socket; },
+    state,
+    drop: () => socket.drop(),
+    video,
+  };
+}
+
+async function main() {
+  if (params.get("embed") === "1") document.body.classList.add("embed");
+  bindUi();
+  renderPoster();
+  const token = await identify();
+  startSocket(token);
+  renderComposer();
+}
+
+main();
