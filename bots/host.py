@@ -33,7 +33,12 @@ class Host:
         self.close()
 
     def _call(
-        self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200, 201), status_only: bool = False
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        ok: tuple[int, ...] = (200, 201),
+        status_only: bool = False,
     ) -> Any:
         try:
             r = self.http.request(method, path, json=json)
@@ -97,7 +102,7 @@ class Host:
         return answer if isinstance(answer, dict) else {}
 
     def dev_token(self, name: str, role: str, room: str | None) -> str | None:
-        """A token from ``POST /api/dev/token`` (``live serve --dev``); None when the server has no dev mode."""
+        """A token from ``POST /api/dev/token`` (``live serve --dev``); None without dev mode."""
         body: dict[str, Any] = {"name": name, "role": role}
         if room:
             body["room"] = room

@@ -95,7 +95,8 @@ def line_chart(
         )
         legend_x += 14 + 8 * len(name) + 16
     parts.append(
-        f'<text x="{PAD_L + pw / 2:.0f}" y="{H - 6}" class="axis" text-anchor="middle">{html.escape(x_label)}</text>'
+        f'<text x="{PAD_L + pw / 2:.0f}" y="{H - 6}" class="axis" text-anchor="middle">'
+        f"{html.escape(x_label)}</text>"
         f'<text x="14" y="{PAD_T + ph / 2:.0f}" class="axis" text-anchor="middle" '
         f'transform="rotate(-90 14 {PAD_T + ph / 2:.0f})">{html.escape(y_label)}</text>'
     )
@@ -133,8 +134,10 @@ def histogram_chart(title: str, bins: Sequence[dict[str, Any]]) -> str:
             ms = m * 10**decade
             if lo <= math.log10(ms) <= hi:
                 parts.append(
-                    f'<text x="{sx(ms):.1f}" y="{H - PAD_B + 16}" class="tick" text-anchor="middle">{ms:g}</text>'
-                    f'<line x1="{sx(ms):.1f}" x2="{sx(ms):.1f}" y1="{H - PAD_B}" y2="{H - PAD_B + 4}" class="grid"/>'
+                    f'<text x="{sx(ms):.1f}" y="{H - PAD_B + 16}" class="tick" '
+                    f'text-anchor="middle">{ms:g}</text>'
+                    f'<line x1="{sx(ms):.1f}" x2="{sx(ms):.1f}" y1="{H - PAD_B}" '
+                    f'y2="{H - PAD_B + 4}" class="grid"/>'
                 )
         decade += 1
     for b in bins:
@@ -145,7 +148,8 @@ def histogram_chart(title: str, bins: Sequence[dict[str, Any]]) -> str:
             f'fill="#1c7ed6"><title>{b["low_ms"]:g}-{b["high_ms"]:g} ms: {b["count"]}</title></rect>'
         )
     parts.append(
-        f'<text x="{PAD_L + pw / 2:.0f}" y="{H - 6}" class="axis" text-anchor="middle">delivery latency, ms (log)</text>'
+        f'<text x="{PAD_L + pw / 2:.0f}" y="{H - 6}" class="axis" text-anchor="middle">'
+        "delivery latency, ms (log)</text>"
         f'<text x="14" y="{PAD_T + ph / 2:.0f}" class="axis" text-anchor="middle" '
         f'transform="rotate(-90 14 {PAD_T + ph / 2:.0f})">deliveries</text>'
     )
@@ -178,8 +182,8 @@ def render_html(report: dict[str, Any]) -> str:
     conn_series = [
         ("open connections", "#1c7ed6", [(r["t"], r.get("open", 0)) for r in rows]),
         ("connects/s", "#2b8a3e", [(r["t"], r.get("connects", 0)) for r in rows]),
-        ("disconnects/s", "#c92a2a", [(r["t"], r.get("disconnects", 0)) for r in rows]),
         ("failed attempts/s", "#e67700", [(r["t"], r.get("connect_failures", 0)) for r in rows]),
+        ("disconnects/s", "#c92a2a", [(r["t"], r.get("disconnects", 0)) for r in rows]),
     ]
     rate_series = [
         ("deliveries/s", "#1c7ed6", [(r["t"], r.get("deliveries", 0)) for r in rows]),
@@ -214,7 +218,8 @@ def render_html(report: dict[str, Any]) -> str:
             "<!doctype html><html><head><meta charset='utf-8'>",
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
             f"<h1>{html.escape(title)}</h1>",
-            f"<p>{html.escape(str(meta.get('started_at', '')))} · {html.escape(str(meta.get('url', '')))}</p>",
+            f"<p>{html.escape(str(meta.get('started_at', '')))} · "
+            f"{html.escape(str(meta.get('url', '')))}</p>",
             banner,
             warnings,
             "<h2>Chat delivery latency over time</h2>",

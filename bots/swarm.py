@@ -9,6 +9,7 @@ a second one stops at once.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import secrets
@@ -232,7 +233,8 @@ class Swarm:
             raise SetupError("creating a pin needs a host token: give --secret or --token (or --pin)")
         if identity.secret is None and not identity.dev_tokens and plan.scenario != "join":
             self.problems.append(
-                "no --secret and no dev mode on the server: viewers connect anonymously and cannot post or buy"
+                "no --secret and no dev mode on the server: "
+                "viewers connect anonymously and cannot post or buy"
             )
 
         ctx = multiprocessing.get_context("spawn")
@@ -293,6 +295,7 @@ class Swarm:
                 break
             if self.state.phase == "ramp" and now >= t0 + plan.ramp_s:
                 self.state.phase = "load"
+                self._note("load")
             if pin_at is not None and now >= pin_at:
                 pin_at = None
                 self._create_pin()
@@ -300,8 +303,7 @@ class Swarm:
             if now >= next_ui:
                 self.view.update(self.state.snapshot())
                 next_ui = now + UI_EVERY_S
-        if self.interrupted:
-            self._note("interrupted")
+        self._note("interrupted" if self.interrupted else "end")
 
     def _create_pin(self) -> None:
         assert self.plan.pin is not None and self.identity is not None
@@ -320,10 +322,8 @@ class Swarm:
 
     def _broadcast(self, msg: dict[str, Any]) -> None:
         for _proc, conn in self.workers:
-            try:
+            with contextlib.suppress(OSError):  # a dead worker is noticed by its missing answer
                 conn.send(msg)
-            except (OSError, BrokenPipeError):
-                pass
 
     def _pump(self, timeout: float) -> list[dict[str, Any]]:
         """Read whatever the workers sent within ``timeout``; progress is absorbed, the rest returned."""

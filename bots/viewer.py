@@ -260,7 +260,7 @@ class Viewer:
         w = self.worker
         rid = ev.get("id")
         entry = self.pending.pop(rid, None) if isinstance(rid, str) else None
-        if entry is None:
+        if entry is None or not isinstance(rid, str):
             w.stats.count("unexpected_acks")
             return
         kind, sent_us, _frame = entry
@@ -273,7 +273,7 @@ class Viewer:
         if not isinstance(order, dict):
             w.stats.count("acks_without_order")
             return
-        w.stats.orders.append((self.sub, rid, order))  # type: ignore[arg-type]
+        w.stats.orders.append((self.sub, rid, order))
         qty = order.get("qty")
         qty = qty if isinstance(qty, int) else 0
         if kind == "buy":

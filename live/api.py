@@ -24,7 +24,17 @@ from rooms.pins import parse_pin
 from rooms.room import parse_title
 
 MAX_BODY_BYTES = 64 * 1024  # SDP offers are the largest bodies: a few KiB
-ORDER_COLUMNS = ("id", "pin", "user", "qty", "unit_price_cents", "total_cents", "tier", "ts_ms", "refund_cents")
+ORDER_COLUMNS = (
+    "id",
+    "pin",
+    "user",
+    "qty",
+    "unit_price_cents",
+    "total_cents",
+    "tier",
+    "ts_ms",
+    "refund_cents",
+)
 
 
 class JSONResponse(Response):
@@ -97,7 +107,7 @@ class Api:
     async def put_room(self, request: Request) -> Response:
         room, host = self._host(request)
         title = parse_title(await read_json(request))
-        created, status = await self.store.put_room(room, title, host)
+        created, _status = await self.store.put_room(room, title, host)
         snap = await self.store.snapshot(room)
         return JSONResponse(orjson.dumps(snap.room(room)), status_code=201 if created else 200)
 
@@ -216,8 +226,14 @@ class Api:
         elif role != Role.VIEWER.value:
             raise BadRequest(f"a {role} token needs a room")
         slug = re.sub(r"[^A-Za-z0-9_-]", "", name.lower())[:40] or "user"
-        token = make_token(self.settings.secret, sub=f"{slug}-{secrets.token_hex(3)}", name=name, role=role,
-                           room=room, ttl_s=12 * 3600)
+        token = make_token(
+            self.settings.secret,
+            sub=f"{slug}-{secrets.token_hex(3)}",
+            name=name,
+            role=role,
+            room=room,
+            ttl_s=12 * 3600,
+        )
         return JSONResponse({"token": token})
 
     async def healthz(self, request: Request) -> Response:

@@ -54,14 +54,17 @@ def _load_video(settings: Settings) -> Any:
     except ImportError:  # aiortc missing: the server still runs rooms, chat and sales
         log.warning("video disabled: live.video could not be imported")
         return None
-    return VideoService(ice_servers=list(settings.ice_servers), keyframe_interval_ms=settings.keyframe_interval_ms)
+    return VideoService(
+        ice_servers=list(settings.ice_servers), keyframe_interval_ms=settings.keyframe_interval_ms
+    )
 
 
 def create_app(settings: Settings) -> Starlette:
     if not settings.node_id:
         settings = dataclasses.replace(settings, node_id=secrets.token_hex(6))
     redis = connect(settings.redis_url)
-    reader_redis = connect(settings.redis_url, socket_timeout_s=10.0)
+    # One connection per hub, each blocked in XREAD: no pool limit to wait on (live/redis_client.py).
+    reader_redis = connect(settings.redis_url, socket_timeout_s=10.0, max_connections=0)
     metrics = Metrics()
     store = RoomStore(redis, settings)
     hubs = HubRegistry(store, reader_redis, settings, metrics)

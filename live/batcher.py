@@ -49,7 +49,9 @@ class ScriptBatcher:
                 if not future.done():
                     future.set_exception(err)
             return
-        retry = [call for call, result in zip(batch, results, strict=True) if isinstance(result, NoScriptError)]
+        retry = [
+            call for call, result in zip(batch, results, strict=True) if isinstance(result, NoScriptError)
+        ]
         if retry:
             # Redis restarted and forgot its script cache: load and run those again (they did not run).
             for script in {call[0] for call in retry}:

@@ -28,10 +28,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _check_redis(url: str) -> None:
-    from live.redis_client import CLUSTER_SCHEME
-
     import redis
     from redis.cluster import RedisCluster
+
+    from live.redis_client import CLUSTER_SCHEME
 
     if url.startswith(CLUSTER_SCHEME):
         client: object = RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], socket_timeout=3)
@@ -46,13 +46,17 @@ def _check_redis(url: str) -> None:
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 = any free port")
-    parser.add_argument("--redis-url", default=None, help="shared Redis (LIVE_REDIS_URL); omitted = bundled Redis")
+    parser.add_argument(
+        "--redis-url", default=None, help="shared Redis (LIVE_REDIS_URL); omitted = bundled Redis"
+    )
     parser.add_argument("--secret", default=None, help="token signing key (LIVE_SECRET)")
     parser.add_argument("--dev", action="store_true", help="enable POST /api/dev/token")
     parser.add_argument("--data-dir", default="./.live-data", help="bundled Redis's files")
     parser.add_argument("--tick-ms", type=int, default=None, help="fan-out batching tick (default 50)")
     parser.add_argument(
-        "--workers", type=int, default=int(os.environ.get("LIVE_WORKERS", "1")),
+        "--workers",
+        type=int,
+        default=int(os.environ.get("LIVE_WORKERS", "1")),
         help="server processes on this port, supervised (LIVE_WORKERS; default 1 = this process alone)",
     )
 
@@ -108,8 +112,13 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
             except Exception as err:
                 return _fail(f"cannot reach Redis at {redis_url}: {err}")
         settings = Settings.from_env(
-            redis_url=redis_url, secret=args.secret, dev=args.dev or None, host=host, port=port,
-            data_dir=args.data_dir, tick_ms=args.tick_ms,
+            redis_url=redis_url,
+            secret=args.secret,
+            dev=args.dev or None,
+            host=host,
+            port=port,
+            data_dir=args.data_dir,
+            tick_ms=args.tick_ms,
         )
         url = f"http://{host}:{port}"
         if workers == 1:
@@ -138,9 +147,12 @@ def _supervise(workers: int, sock: socket.socket, settings: Settings, url: str, 
         return run_uvicorn_worker(_uvicorn_server(settings), sock, parent)
 
     print(f"live: listening on {url} (redis {settings.redis_url}, {workers} workers)", flush=True)
-    if callable(on_ready):
-        on_ready(settings, url)
-    return Supervisor(workers, worker_main).run()
+
+    def started() -> None:
+        if callable(on_ready):
+            on_ready(settings, url)
+
+    return Supervisor(workers, worker_main).run(on_started=started)
 
 
 def token(args: argparse.Namespace) -> int:

@@ -22,7 +22,16 @@ from live.store import RoomStore, Snapshot, now_ms
 from rooms import events
 from rooms.chat import normalize_chat_text
 from rooms.commands import BuyCommand, ChatCommand, CommandError, LikeCommand, PingCommand, parse_command
-from rooms.errors import BadRequest, Banned, NotFound, RateLimited, RoomError, TooLarge, Unauthorized, Unavailable
+from rooms.errors import (
+    BadRequest,
+    Banned,
+    NotFound,
+    RateLimited,
+    RoomError,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from rooms.flood import FloodGuard
 from rooms.ids import ROOM_ID_RE
 
@@ -82,7 +91,9 @@ class Gateway:
             await self._refuse(websocket, err, closecodes.NO_SUCH_ROOM)
             return
         except RedisError:
-            await self._refuse(websocket, Unavailable("the store is unavailable; retry"), closecodes.SERVER_ERROR)
+            await self._refuse(
+                websocket, Unavailable("the store is unavailable; retry"), closecodes.SERVER_ERROR
+            )
             return
         if snap.banned:
             await self._refuse(websocket, Banned("you are banned from this room"), closecodes.BANNED)
@@ -100,7 +111,12 @@ class Gateway:
         you: Any = None
         if identity is not None:
             muted = snap.muted_until_ms if snap.muted_until_ms > now_ms() else 0
-            you = {"id": identity.id, "name": identity.name, "role": identity.role.value, "muted_until_ms": muted}
+            you = {
+                "id": identity.id,
+                "name": identity.name,
+                "role": identity.role.value,
+                "muted_until_ms": muted,
+            }
         body = snap.public_json(room)
         if resumed:
             # The lines after `since` follow as events; repeating recent chat here would duplicate them.
@@ -117,7 +133,9 @@ class Gateway:
         since: int | None,
         notes: list[str],
     ) -> None:
-        resumed = since is not None and since <= snap.seq and (snap.oldest_seq == 0 or since >= snap.oldest_seq - 1)
+        resumed = (
+            since is not None and since <= snap.seq and (snap.oldest_seq == 0 or since >= snap.oldest_seq - 1)
+        )
         if since is not None and snap.seq == 0:
             resumed = since == 0
         after_seq = since if resumed and since is not None else snap.seq
@@ -144,7 +162,9 @@ class Gateway:
         self._metrics.connections_total += 1
         with contextlib.suppress(RedisError):
             await self._store.note_viewer(room, viewer_key)
-        guard = FloodGuard(self._settings.frames_per_s, self._settings.frames_burst, self._settings.flood_strikes)
+        guard = FloodGuard(
+            self._settings.frames_per_s, self._settings.frames_burst, self._settings.flood_strikes
+        )
         close_code = closecodes.NORMAL
         try:
             close_code = await self._read_loop(websocket, conn, hub, guard)
@@ -158,7 +178,9 @@ class Gateway:
             if close_code == closecodes.TOO_SLOW:
                 # Tell it why if its socket still takes a close frame; never wait on it for long.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(websocket.close(closecodes.TOO_SLOW, "too slow; resume with since"), 0.5)
+                    await asyncio.wait_for(
+                        websocket.close(closecodes.TOO_SLOW, "too slow; resume with since"), 0.5
+                    )
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection, hub: Any, guard: FloodGuard) -> int:
         max_bytes = self._settings.frame_max_bytes
@@ -217,7 +239,9 @@ class Gateway:
             elif isinstance(cmd, LikeCommand):
                 hub.add_likes(cmd.n)
             elif isinstance(cmd, BuyCommand):
-                order, _replayed = await self._store.buy(conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now)
+                order, _replayed = await self._store.buy(
+                    conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now
+                )
                 conn.push(events.encode_frame([events.Ack(cmd.id, {"order": order})]).decode())
         except RoomError as err:
             self._metrics.error(err.code)
@@ -225,7 +249,7 @@ class Gateway:
             if isinstance(err, RateLimited) or err.code == "rate_limited":
                 return not guard.strike(now)
         except RedisError:
-            err = Unavailable("the store is unavailable; retry the same request id")
-            self._metrics.error(err.code)
-            conn.push(_error_frame(err, request_id))
+            unavailable = Unavailable("the store is unavailable; retry the same request id")
+            self._metrics.error(unavailable.code)
+            conn.push(_error_frame(unavailable, request_id))
         return True

@@ -30,7 +30,9 @@ log = logging.getLogger("live.hub")
 
 
 class RoomHub:
-    def __init__(self, room: str, store: RoomStore, reader_redis: Any, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, room: str, store: RoomStore, reader_redis: Any, settings: Settings, metrics: Metrics
+    ) -> None:
         self.room = room
         self._store = store
         self._reader_redis = reader_redis
@@ -78,31 +80,28 @@ class RoomHub:
     # The hub's own tasks
 
     async def _run(self) -> None:
-        reader: asyncio.Task[None] | None = None
+        helpers: list[asyncio.Task[None]] = []
         try:
             self.seq = await self._current_seq()
-            reader = asyncio.create_task(self._read_stream(self.seq), name=f"hub-reader:{self.room}")
-            s = self._settings
-            next_poll = 0.0
+            helpers = [
+                asyncio.create_task(self._read_stream(self.seq), name=f"hub-reader:{self.room}"),
+                asyncio.create_task(self._poll_ephemeral(), name=f"hub-poller:{self.room}"),
+            ]
+            tick_s = self._settings.tick_ms / 1000
             last_flush = 0.0
             while True:
-                timeout = max(0.0, next_poll - time.monotonic())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await self._wake.wait()
                 self._wake.clear()
+                if self._idle_expired():
+                    # Marked before any await, so the registry never hands this hub a new viewer.
+                    self.stopped.set()
+                    return
                 if self._joins:
                     await self._process_joins()
-                if self._entries and s.tick_ms:
-                    delay = last_flush + s.tick_ms / 1000 - time.monotonic()
+                if self._entries and tick_s:
+                    delay = last_flush + tick_s - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                if time.monotonic() >= next_poll:
-                    await self._poll_ephemeral()
-                    next_poll = time.monotonic() + s.ephemeral_ms / 1000
-                    if self._idle_expired():
-                        # Marked before any await, so the registry never hands this hub a new viewer.
-                        self.stopped.set()
-                        return
                 if self._entries or self._ephemeral:
                     self._flush()
                     last_flush = time.monotonic()
@@ -113,10 +112,10 @@ class RoomHub:
             for conn in list(self.members):
                 conn.close_soon(closecodes.SERVER_ERROR, "room hub restarted")
         finally:
-            if reader:
-                reader.cancel()
+            for task in helpers:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader
+                    await task
             self.stopped.set()
 
     def _idle_expired(self) -> bool:
@@ -146,7 +145,9 @@ class RoomHub:
                 continue
             for _stream, entries in reply:
                 for entry_id, fields in entries:
-                    self._entries.append((int(entry_id.split("-", 1)[0]), fields["e"], int(fields.get("ms", 0))))
+                    self._entries.append(
+                        (int(entry_id.split("-", 1)[0]), fields["e"], int(fields.get("ms", 0)))
+                    )
                     last_id = entry_id
             self._wake.set()
 
@@ -165,26 +166,35 @@ class RoomHub:
             self.members.add(conn)
 
     async def _poll_ephemeral(self) -> None:
+        """Refresh viewers, likes, stock and progress; a task of its own so it never delays a flush."""
         store, room = self._store, self.room
-        try:
-            if self._pending_likes:
-                likes, self._pending_likes = self._pending_likes, 0
-                await store.add_likes(room, likes)
-            viewers = await store.report_viewers(room, self._settings.node_id, len(self.members))
-            likes_total = int(await store.redis.hget(store.keys(room).meta, "likes") or 0)
-            figures = await store.tick_pin(room, now_ms())
-        except RedisError as err:
-            log.warning("hub %s poll failed: %s", room, err)
-            return
-        self._offer("viewers", viewers, events.Viewers(viewers))
-        self._offer("likes", likes_total, events.Likes(likes_total))
-        if figures is not None and figures.state != "ended":
-            self._offer("stock", (figures.pin, figures.stock_left), events.Stock(figures.pin, figures.stock_left))
-            self._offer(
-                "progress",
-                (figures.pin, figures.count),
-                events.Progress(figures.pin, figures.count, figures.next_at),
-            )
+        while True:
+            try:
+                if self._pending_likes:
+                    likes, self._pending_likes = self._pending_likes, 0
+                    await store.add_likes(room, likes)
+                viewers, likes_total, figures = await store.room_figures(
+                    room, self._settings.node_id, len(self.members), now_ms()
+                )
+            except RedisError as err:
+                log.warning("hub %s poll failed: %s", room, err)
+            else:
+                self._offer("viewers", viewers, events.Viewers(viewers))
+                self._offer("likes", likes_total, events.Likes(likes_total))
+                if figures is not None and figures.state != "ended":
+                    self._offer(
+                        "stock",
+                        (figures.pin, figures.stock_left),
+                        events.Stock(figures.pin, figures.stock_left),
+                    )
+                    self._offer(
+                        "progress",
+                        (figures.pin, figures.count),
+                        events.Progress(figures.pin, figures.count, figures.next_at),
+                    )
+                if self._ephemeral or self._idle_since is not None:
+                    self._wake.set()
+            await asyncio.sleep(self._settings.ephemeral_ms / 1000)
 
     def _offer(self, kind: str, value: Any, event: object) -> None:
         """Keep the latest value of an ephemeral kind; send only when it changed."""

@@ -67,7 +67,10 @@ class Metrics:
         for bound, n in zip((*LAG_BUCKETS_MS, "+Inf"), self.lag_buckets, strict=True):
             cumulative += n
             lines.append(f'live_fanout_lag_ms_bucket{{le="{bound}"}} {cumulative}')
-        lines += [f"live_fanout_lag_ms_sum {self.lag_sum_ms:.3f}", f"live_fanout_lag_ms_count {self.lag_count}"]
+        lines += [
+            f"live_fanout_lag_ms_sum {self.lag_sum_ms:.3f}",
+            f"live_fanout_lag_ms_count {self.lag_count}",
+        ]
         for name, read in sorted(self.gauges.items()):
             lines += [f"# TYPE {name} gauge", f"{name} {read()}"]
         return "\n".join(lines) + "\n"

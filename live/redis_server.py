@@ -43,20 +43,31 @@ class BundledRedis:
     def start(self, timeout_s: float = 10.0) -> str:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RedisStartError("redis-server not found on PATH (apt-get install redis-server), or pass --redis-url")
+            raise RedisStartError(
+                "redis-server not found on PATH (apt-get install redis-server), or pass --redis-url"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
                 binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir),
-                "--appendonly", "yes",
-                "--appendfsync", self.appendfsync,
-                "--save", "",
-                "--protected-mode", "yes",
-                "--daemonize", "no",
-                "--logfile", str(self.data_dir / "redis.log"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.appendfsync,
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.data_dir / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -66,8 +77,14 @@ class BundledRedis:
         try:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace").strip()
-                    raise RedisStartError(f"redis-server exited: {err or 'see ' + str(self.data_dir / 'redis.log')}")
+                    err = (
+                        (self.proc.stderr.read() if self.proc.stderr else b"")
+                        .decode(errors="replace")
+                        .strip()
+                    )
+                    raise RedisStartError(
+                        f"redis-server exited: {err or 'see ' + str(self.data_dir / 'redis.log')}"
+                    )
                 with contextlib.suppress(redis.RedisError):
                     if client.ping():
                         return self.url

@@ -6,6 +6,7 @@ so several server processes sharing one Redis decide the same way.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass
@@ -80,6 +81,20 @@ class PinFigures:
     deadline_ms: int | None
 
 
+def _pin_figures(reply: list[Any]) -> PinFigures | None:
+    if not reply[1]:
+        return None
+    next_at, deadline = int(reply[4]), int(reply[6])
+    return PinFigures(
+        pin=str(reply[1]),
+        stock_left=int(reply[2]),
+        count=int(reply[3]),
+        next_at=next_at if next_at >= 0 else None,
+        state=str(reply[5]),
+        deadline_ms=deadline if deadline >= 0 else None,
+    )
+
+
 class RoomStore:
     def __init__(self, redis: Any, settings: Settings) -> None:
         self.redis = redis
@@ -119,7 +134,9 @@ class RoomStore:
                 check(["err", "not_found", "no such room", -1])
             target = transition(RoomStatus(current), verb)
             reply = check(
-                await self.scripts.room_status(keys=[k.meta, k.events], args=[current, target.value, self._maxlen])
+                await self.scripts.room_status(
+                    keys=[k.meta, k.events], args=[current, target.value, self._maxlen]
+                )
             )
             if reply[0] == "ok":
                 return target.value
@@ -153,7 +170,7 @@ class RoomStore:
             title, status, host_name = await self.redis.hmget(k.meta, ["title", "status", "host_name"])
             if status != RoomStatus.LIVE.value:
                 continue
-            viewers = await self.report_viewers(room, "", 0)
+            viewers = await self.viewer_count(room)
             out.append({"id": room, "title": title, "host": {"name": host_name}, "viewers": viewers})
         return out
 
@@ -166,9 +183,29 @@ class RoomStore:
         reply = check(
             await self.batcher.call(
                 self.scripts.chat_post,
-                [k.meta, k.events, k.recent, k.mutes, k.bans, k.rate(who.id), k.user(who.id), k.pin, k.posters],
-                [now, who.id, who.role.value, duplicate_digest(text), body, s.chat_rate_posts,
-                 s.chat_rate_window_ms, s.duplicate_window_ms, self._maxlen, s.recent_chat],
+                [
+                    k.meta,
+                    k.events,
+                    k.recent,
+                    k.mutes,
+                    k.bans,
+                    k.rate(who.id),
+                    k.user(who.id),
+                    k.pin,
+                    k.posters,
+                ],
+                [
+                    now,
+                    who.id,
+                    who.role.value,
+                    duplicate_digest(text),
+                    body,
+                    s.chat_rate_posts,
+                    s.chat_rate_window_ms,
+                    s.duplicate_window_ms,
+                    self._maxlen,
+                    s.recent_chat,
+                ],
             )
         )
         return int(reply[1])
@@ -178,7 +215,14 @@ class RoomStore:
         reply = check(
             await self.scripts.moderate(
                 keys=[k.meta, k.events, k.mutes, k.bans, k.recent, k.deleted],
-                args=[cmd.action.value, cmd.user or "", cmd.seconds or 0, cmd.seq or 0, now_ms(), self._maxlen],
+                args=[
+                    cmd.action.value,
+                    cmd.user or "",
+                    cmd.seconds or 0,
+                    cmd.seq or 0,
+                    now_ms(),
+                    self._maxlen,
+                ],
             )
         )
         return int(reply[1])
@@ -186,20 +230,21 @@ class RoomStore:
     async def add_likes(self, room: str, n: int) -> None:
         await self.redis.hincrby(self.keys(room).meta, "likes", n)
 
-    async def report_viewers(self, room: str, node: str, count: int) -> int:
-        """Report this process's viewers of a room (node "" only reads) and return the total."""
+    async def viewer_count(self, room: str) -> int:
+        """Viewers of a room across every process (reports that are still fresh)."""
         k = self.keys(room)
-        if not node:
-            count = 0
-            node = "\x00read"  # a field that never exists: deleting it is a no-op
-        return int(
-            await self.scripts.viewers_report(keys=[k.viewers, k.meta], args=[node, count, now_ms(), 5000])
+        # Reporting zero for a node name no process uses changes nothing and returns the total.
+        reply = await self.scripts.viewers_report(
+            keys=[k.viewers, k.meta], args=["\x00read", 0, now_ms(), 5000]
         )
+        return int(reply[0])
 
     async def note_viewer(self, room: str, viewer: str) -> None:
         await self.redis.pfadd(self.keys(room).unique_viewers, viewer)
 
-    async def read_events(self, room: str, after_seq: int, upto_seq: int | None = None) -> list[tuple[int, str]]:
+    async def read_events(
+        self, room: str, after_seq: int, upto_seq: int | None = None
+    ) -> list[tuple[int, str]]:
         """Durable events with seq in (after_seq, upto_seq], oldest first."""
         end = f"{upto_seq}-0" if upto_seq is not None else "+"
         entries = await self.redis.xrange(self.keys(room).events, f"({after_seq}-0", end)
@@ -216,12 +261,30 @@ class RoomStore:
         tiers = [{"at": t.at, "price_cents": t.price_cents} for t in spec.tiers]
         reply = check(
             await self.scripts.pin_create(
-                keys=[k.meta, k.events, k.pin, k.posters, k.bought, k.pin_orders, k.orders, k.refunds, k.pins],
+                keys=[
+                    k.meta,
+                    k.events,
+                    k.pin,
+                    k.posters,
+                    k.bought,
+                    k.pin_orders,
+                    k.orders,
+                    k.refunds,
+                    k.pins,
+                ],
                 args=[
-                    now, self._maxlen, pin_id, orjson.dumps(spec.product.to_dict()).decode(), spec.stock,
-                    spec.limit_per_user, spec.starts_at_ms(now), spec.ends_at_ms(now),
-                    orjson.dumps(tiers).decode(), ",".join(str(t.at) for t in spec.tiers),
-                    ",".join(str(t.price_cents) for t in spec.tiers), spec.count_mode.value,
+                    now,
+                    self._maxlen,
+                    pin_id,
+                    orjson.dumps(spec.product.to_dict()).decode(),
+                    spec.stock,
+                    spec.limit_per_user,
+                    spec.starts_at_ms(now),
+                    spec.ends_at_ms(now),
+                    orjson.dumps(tiers).decode(),
+                    ",".join(str(t.at) for t in spec.tiers),
+                    ",".join(str(t.price_cents) for t in spec.tiers),
+                    spec.count_mode.value,
                     "true" if spec.price_protection else "false",
                 ],
             )
@@ -239,18 +302,23 @@ class RoomStore:
     async def tick_pin(self, room: str, now: int) -> PinFigures | None:
         """Let time act on the room's pin; return its live figures (None without a pin)."""
         k = self.keys(room)
-        reply = check(await self.scripts.pin_tick(keys=self._pin_end_keys(k), args=[now, self._maxlen]))
-        if not reply[1]:
-            return None
-        next_at, deadline = int(reply[4]), int(reply[6])
-        return PinFigures(
-            pin=str(reply[1]),
-            stock_left=int(reply[2]),
-            count=int(reply[3]),
-            next_at=next_at if next_at >= 0 else None,
-            state=str(reply[5]),
-            deadline_ms=deadline if deadline >= 0 else None,
+        return _pin_figures(
+            check(await self.scripts.pin_tick(keys=self._pin_end_keys(k), args=[now, self._maxlen]))
         )
+
+    async def room_figures(
+        self, room: str, node: str, local_viewers: int, now: int
+    ) -> tuple[int, int, PinFigures | None]:
+        """Viewers (after reporting ours), likes and the pin's figures, in one round trip."""
+        k = self.keys(room)
+        # Two script calls in the same loop turn: the batcher sends them in one pipeline.
+        report, tick = await asyncio.gather(
+            self.batcher.call(
+                self.scripts.viewers_report, [k.viewers, k.meta], [node, local_viewers, now, 5000]
+            ),
+            self.batcher.call(self.scripts.pin_tick, self._pin_end_keys(k), [now, self._maxlen]),
+        )
+        return int(report[0]), int(report[1]), _pin_figures(check(tick))
 
     async def schedule_pin(self, room: str, deadline_ms: int | None) -> None:
         """Keep the service-wide timer of pins that time must act on (start, end)."""
@@ -263,14 +331,27 @@ class RoomStore:
     async def due_pins(self, now: int) -> list[str]:
         return list(await self.redis.zrangebyscore(f"{self.settings.key_prefix}pin_timers", "-inf", now))
 
-    async def buy(self, room: str, who: Identity, pin: str, qty: int, request_id: str, now: int) -> tuple[dict[str, Any], bool]:
+    async def buy(
+        self, room: str, who: Identity, pin: str, qty: int, request_id: str, now: int
+    ) -> tuple[dict[str, Any], bool]:
         """Take an order; returns (order, replayed). Raises the contract's error otherwise."""
         k = self.keys(room)
         order_id = f"o-{now:x}-{secrets.token_hex(4)}"
         reply = check(
             await self.batcher.call(
                 self.scripts.buy,
-                [k.meta, k.events, k.pin, k.bought, k.pin_orders, k.orders, k.order_ids, k.requests, k.pins, k.buyers],
+                [
+                    k.meta,
+                    k.events,
+                    k.pin,
+                    k.bought,
+                    k.pin_orders,
+                    k.orders,
+                    k.order_ids,
+                    k.requests,
+                    k.pins,
+                    k.buyers,
+                ],
                 [now, self._maxlen, who.id, pin, qty, request_id, order_id],
             )
         )
@@ -299,7 +380,7 @@ class RoomStore:
         meta = await self.redis.hgetall(k.meta)
         if not meta:
             check(["err", "not_found", "no such room", -1])
-        viewers = await self.report_viewers(room, "", 0)
+        viewers = await self.viewer_count(room)
         unique = int(await self.redis.pfcount(k.unique_viewers))
         buyers = int(await self.redis.scard(k.buyers))
         return {

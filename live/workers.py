@@ -88,12 +88,19 @@ class Supervisor:
 
     # The parent
 
-    def run(self) -> int:
-        """Supervise until SIGTERM/SIGINT (returns 0) or a worker keeps crashing (returns 1)."""
+    def run(self, on_started: Callable[[], None] | None = None) -> int:
+        """Supervise until SIGTERM/SIGINT (returns 0) or a worker keeps crashing (returns 1).
+
+        ``on_started`` runs once every worker has been forked: anything that starts a thread
+        in this process must wait until then (a fork copies only the forking thread, and a lock
+        another thread holds at that instant stays locked forever in the child).
+        """
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             for slot in self.slots:
                 self._start(slot)
+            if on_started is not None:
+                on_started()
             while self._stop_signal is None and self._failed is None:
                 self._reap()
                 self._restart_due()
@@ -182,7 +189,9 @@ class Supervisor:
         delay = 0.0
         if slot.quick_deaths:
             delay = min(p.backoff_first_s * 2 ** (slot.quick_deaths - 1), p.backoff_max_s)
-        self._log(f"worker {slot.index} {describe_status(status)} after {lived:.1f} s; restarting in {delay:.1f} s")
+        self._log(
+            f"worker {slot.index} {describe_status(status)} after {lived:.1f} s; restarting in {delay:.1f} s"
+        )
         slot.restart_at = time.monotonic() + delay
 
     def _restart_due(self) -> None:

@@ -47,7 +47,9 @@ def parse_moderation(body: object) -> ModerationCommand:
     except ValueError:
         raise BadRequest("action must be one of mute, unmute, ban, unban, delete, slow") from None
     if action is ModAction.MUTE:
-        return ModerationCommand(action, parse_user_id(body.get("user")), _int(body, "seconds", 1, MAX_MUTE_S))
+        return ModerationCommand(
+            action, parse_user_id(body.get("user")), _int(body, "seconds", 1, MAX_MUTE_S)
+        )
     if action in (ModAction.UNMUTE, ModAction.BAN, ModAction.UNBAN):
         return ModerationCommand(action, parse_user_id(body.get("user")))
     if action is ModAction.DELETE:

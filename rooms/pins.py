@@ -20,8 +20,17 @@ MAX_TITLE_CHARS = 100
 MAX_URL_CHARS = 2000
 
 _PIN_FIELDS = frozenset(
-    {"id", "product", "stock", "limit_per_user", "starts_in_s", "duration_s", "tiers", "count",
-     "price_protection"}
+    {
+        "id",
+        "product",
+        "stock",
+        "limit_per_user",
+        "starts_in_s",
+        "duration_s",
+        "tiers",
+        "count",
+        "price_protection",
+    }
 )
 _PRODUCT_FIELDS = frozenset({"id", "title", "image_url", "list_price_cents"})
 
@@ -79,7 +88,9 @@ class PinSpec:
         return self.starts_at_ms(now_ms) + self.duration_s * 1000
 
 
-def _int(obj: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None, where: str = "") -> int:
+def _int(
+    obj: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None, where: str = ""
+) -> int:
     value = obj.get(name, default)
     label = f"{where}{name}"
     if value is None:
@@ -127,7 +138,10 @@ def parse_tiers(value: object) -> tuple[Tier, ...]:
         if not isinstance(raw, dict):
             raise BadRequest(f"tiers[{i}] must be an object")
         _unknown(raw, frozenset({"at", "price_cents"}), where)
-        tier = Tier(_int(raw, "at", 0, MAX_TIER_AT, where=where), _int(raw, "price_cents", 0, MAX_PRICE_CENTS, where=where))
+        tier = Tier(
+            _int(raw, "at", 0, MAX_TIER_AT, where=where),
+            _int(raw, "price_cents", 0, MAX_PRICE_CENTS, where=where),
+        )
         if i == 0 and tier.at != 0:
             raise BadRequest("tiers[0].at must be 0")
         if tiers and tier.at <= tiers[-1].at:

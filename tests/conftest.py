@@ -35,8 +35,12 @@ def start_server(redis_proc: RedisProc) -> Iterator[Callable[..., ServerProc]]:
     started: list[ServerProc] = []
     prefix = new_prefix()
 
-    def start(env: dict[str, str] | None = None, redis_url: str | None = None,
-              args: list[str] | None = None, dev: bool = True) -> ServerProc:
+    def start(
+        env: dict[str, str] | None = None,
+        redis_url: str | None = None,
+        args: list[str] | None = None,
+        dev: bool = True,
+    ) -> ServerProc:
         server = ServerProc(redis_url or redis_proc.url, prefix, env, args, dev)
         started.append(server)
         return server

@@ -58,8 +58,22 @@ class RedisProc:
 
     def start(self) -> RedisProc:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", *self.extra],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.appendfsync,
+                "--save",
+                "",
+                *self.extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -94,15 +108,33 @@ class RedisProc:
 class ServerProc:
     """One `live serve` process (a real uvicorn on a real port)."""
 
-    def __init__(self, redis_url: str, prefix: str, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, dev: bool = True) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        dev: bool = True,
+    ) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
         self.secret = SECRET
         full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "live", "serve", "--port", "0", "--redis-url", redis_url,
-             "--secret", SECRET, *(["--dev"] if dev else []), *(args or [])],
+            [
+                sys.executable,
+                "-m",
+                "live",
+                "serve",
+                "--port",
+                "0",
+                "--redis-url",
+                redis_url,
+                "--secret",
+                SECRET,
+                *(["--dev"] if dev else []),
+                *(args or []),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=full_env,
@@ -127,7 +159,9 @@ class ServerProc:
             time.sleep(0.05)
         raise RuntimeError("live serve never became healthy")
 
-    def token(self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None) -> str:
+    def token(
+        self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None
+    ) -> str:
         sub = sub or re.sub(r"[^A-Za-z0-9_-]", "", name.lower()) or "user"
         return make_token(self.secret, sub=sub, name=name, role=role, room=room, ttl_s=3600)
 
@@ -161,13 +195,17 @@ class Http:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    async def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, body: Any = None, raw: bytes | None = None
+    ) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.server.url, timeout=10) as client:
             content = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
             return await client.request(method, path, content=content, headers=self.headers())
 
 
-async def make_room(server: ServerProc, room: str | None = None, *, start: bool = True, title: str = "Show") -> tuple[str, Http]:
+async def make_room(
+    server: ServerProc, room: str | None = None, *, start: bool = True, title: str = "Show"
+) -> tuple[str, Http]:
     room = room or unique_room()
     host = Http(server, server.token("host", room, name="Host", sub="host"))
     r = await host.call("PUT", f"/api/rooms/{room}", {"title": title})
@@ -191,8 +229,9 @@ class Client:
         self._arrived = asyncio.Event()
 
     @classmethod
-    async def connect(cls, server: ServerProc, room: str, token: str | None = None,
-                      since: int | None = None, **kw: Any) -> Client:
+    async def connect(
+        cls, server: ServerProc, room: str, token: str | None = None, since: int | None = None, **kw: Any
+    ) -> Client:
         query = []
         if token:
             query.append(f"token={token}")
@@ -218,8 +257,9 @@ class Client:
             self.closed_code = self.ws.close_code or 1006
             self._arrived.set()
 
-    async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 5.0,
-                       consume: bool = True) -> dict[str, Any]:
+    async def wait_for(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0, consume: bool = True
+    ) -> dict[str, Any]:
         """The next event (after the cursor) matching pred."""
         deadline = time.monotonic() + timeout
         while True:
@@ -229,7 +269,9 @@ class Client:
                         self._cursor = i + 1
                     return self.events[i]
             if self.closed_code is not None:
-                raise AssertionError(f"closed ({self.closed_code}) before the event arrived; got {self.events[-5:]}")
+                raise AssertionError(
+                    f"closed ({self.closed_code}) before the event arrived; got {self.events[-5:]}"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"timed out; last events {self.events[-5:]}")
@@ -237,13 +279,15 @@ class Client:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
-    async def next_of(self, t: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
-        return await self.wait_for(lambda e: e.get("t") == t and all(e.get(k) == v for k, v in match.items()), timeout)
+    async def next_of(self, t: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda e: e.get("t") == t and all(e.get(k) == v for k, v in match.items()), timeout
+        )
 
     async def send(self, obj: Any) -> None:
         await self.ws.send(obj if isinstance(obj, (str, bytes)) else orjson.dumps(obj).decode())
 
-    async def request(self, obj: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    async def request(self, obj: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
         """Send a request with an id; return its ack or error."""
         await self.send(obj)
         rid = obj["id"]

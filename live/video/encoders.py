@@ -20,7 +20,7 @@ VIDEO_CLOCK_RATE = 90_000  # RTP video clock
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 AUDIO_SAMPLE_RATE = 48_000  # Opus in WebRTC is always 48 kHz
 AUDIO_TIME_BASE = Fraction(1, AUDIO_SAMPLE_RATE)
-AUDIO_FRAME_SAMPLES = 960  # 20 ms, what browsers send and expect
+AUDIO_FRAME_MS = (20, 40, 60)  # Opus frame durations a WebRTC receiver must decode
 MIN_VIDEO_BITRATE_BPS = 250_000
 MAX_VIDEO_BITRATE_BPS = 2_500_000
 
@@ -98,13 +98,16 @@ class Vp8Encoder:
 
 
 class OpusEncoder:
-    """Encodes the room's decoded audio once, for every viewer, in 20 ms Opus packets.
+    """Encodes the room's decoded audio once, for every viewer, in ``frame_ms`` Opus packets.
 
     Made anew for each source: its resampler is fixed to the first frame's
     format, and a new publisher may send another one.
     """
 
-    def __init__(self, *, bitrate_bps: int) -> None:
+    def __init__(self, *, bitrate_bps: int, frame_ms: int = 20) -> None:
+        if frame_ms not in AUDIO_FRAME_MS:
+            raise ValueError(f"Opus frames are one of {AUDIO_FRAME_MS} ms")
+        self._frame_samples = AUDIO_SAMPLE_RATE * frame_ms // 1000
         codec = av.CodecContext.create("libopus", "w")
         assert isinstance(codec, av.AudioCodecContext)
         codec.bit_rate = bitrate_bps
@@ -112,21 +115,20 @@ class OpusEncoder:
         codec.layout = "stereo"
         codec.sample_rate = AUDIO_SAMPLE_RATE
         codec.time_base = AUDIO_TIME_BASE
-        codec.options = {"application": "audio"}
+        codec.options = {"application": "audio", "frame_duration": str(frame_ms)}
         self._codec = codec
         self._resampler = self._new_resampler()
 
-    @staticmethod
-    def _new_resampler() -> AudioResampler:
+    def _new_resampler(self) -> AudioResampler:
         return AudioResampler(
-            format="s16", layout="stereo", rate=AUDIO_SAMPLE_RATE, frame_size=AUDIO_FRAME_SAMPLES
+            format="s16", layout="stereo", rate=AUDIO_SAMPLE_RATE, frame_size=self._frame_samples
         )
 
     def encode(self, frames: list[av.AudioFrame]) -> list[av.Packet]:
         """Encode decoded frames (any format, rate or size) into Opus packets.
 
-        Packet timestamps are this encoder's own (1/48000 s, rising by 960); the
-        room shifts them onto its timeline.
+        Packet timestamps are this encoder's own (1/48000 s, rising by one
+        frame); the room shifts them onto its timeline.
         """
         packets: list[av.Packet] = []
         for frame in frames:

@@ -52,7 +52,7 @@ class _Lane:
 
     def __init__(
         self, *, executor: Executor, fanout: Fanout, clock: Callable[[], float], counters: LaneCounters
-    ):
+    ) -> None:
         self._executor = executor
         self._fanout = fanout
         self._clock = clock
@@ -152,7 +152,7 @@ class VideoLane(_Lane):
 
 
 class AudioLane(_Lane):
-    """Encodes the current source's audio once, into 20 ms Opus packets.
+    """Encodes the current source's audio once, into ``frame_ms`` Opus packets.
 
     ``backlog_frames``: decoded frames kept while the encoder is busy; past it the
     oldest are dropped (audio that late is better skipped than played late).
@@ -164,11 +164,13 @@ class AudioLane(_Lane):
         executor: Executor,
         fanout: Fanout,
         bitrate_bps: int,
+        frame_ms: int,
         backlog_frames: int,
         clock: Callable[[], float],
         counters: LaneCounters,
     ) -> None:
         self._bitrate_bps = bitrate_bps
+        self._frame_ms = frame_ms
         self._encoder: OpusEncoder | None = None
         self._timeline = Timeline(AUDIO_SAMPLE_RATE)
         self._backlog: deque[av.AudioFrame] = deque(maxlen=backlog_frames)
@@ -201,7 +203,7 @@ class AudioLane(_Lane):
                 self._new_source = False
                 self._timeline.new_source()
                 # A fresh encoder and resampler: the new source may send another format.
-                self._encoder = OpusEncoder(bitrate_bps=self._bitrate_bps)
+                self._encoder = OpusEncoder(bitrate_bps=self._bitrate_bps, frame_ms=self._frame_ms)
             try:
                 packets = await loop.run_in_executor(self._executor, self._encoder.encode, frames)
             except Exception:

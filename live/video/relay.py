@@ -32,6 +32,7 @@ class RelaySettings:
     keyframe_min_gap_ms: int = 250  # requested keyframes at least this far apart; 0 = no limit
     video_bitrate_bps: int = 0  # one encoding for all viewers, one rate; 0 = by picture size (bitrate_for)
     audio_bitrate_bps: int = 64_000
+    audio_frame_ms: int = 20  # Opus packet duration: 20, 40 or 60; longer = fewer packets per viewer
     viewer_video_max_bytes: int = 512 * 1024  # a viewer's queue; past it the viewer skips to a keyframe
     viewer_audio_max_bytes: int = 16 * 1024  # about 1 s of Opus; past it the viewer's backlog is dropped
     audio_backlog_frames: int = 25  # decoded audio kept while the encoder is busy (20 ms each)
@@ -85,6 +86,7 @@ class RoomRelay:
             executor=executor,
             fanout=self.audio,
             bitrate_bps=settings.audio_bitrate_bps,
+            frame_ms=settings.audio_frame_ms,
             backlog_frames=settings.audio_backlog_frames,
             clock=clock,
             counters=counters,

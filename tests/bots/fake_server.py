@@ -64,8 +64,17 @@ class FakeRoom:
         }
 
     async def handle(self, ws: ServerConnection) -> None:
-        hello = {"t": "hello", "seq": self.seq, "resumed": False, "room": {"id": "fake"}, "pin": self.pin(),
-                 "chat": [], "viewers": len(self.viewers), "likes": 0, "you": None}
+        hello = {
+            "t": "hello",
+            "seq": self.seq,
+            "resumed": False,
+            "room": {"id": "fake"},
+            "pin": self.pin(),
+            "chat": [],
+            "viewers": len(self.viewers),
+            "likes": 0,
+            "you": None,
+        }
         await ws.send(orjson.dumps([hello]).decode())
         self.viewers.add(ws)
         try:
@@ -89,21 +98,40 @@ class FakeRoom:
             else:
                 self.units += qty
                 self.by_viewer[ws] = self.by_viewer.get(ws, 0) + qty
-                answer = {"t": "ack", "id": frame["id"], "order": {
-                    "id": f"o{next(self.orders)}", "pin": "p1", "user": "?", "qty": qty,
-                    "unit_price_cents": PRICE, "total_cents": PRICE * qty, "tier": 0, "ts_ms": 0}}
+                answer = {
+                    "t": "ack",
+                    "id": frame["id"],
+                    "order": {
+                        "id": f"o{next(self.orders)}",
+                        "pin": "p1",
+                        "user": "?",
+                        "qty": qty,
+                        "unit_price_cents": PRICE,
+                        "total_cents": PRICE * qty,
+                        "tier": 0,
+                        "ts_ms": 0,
+                    },
+                }
             await ws.send(orjson.dumps([answer]).decode())
         elif t == "chat":
             if self.ignore_chat:
                 return
             seq = self.next_seq()
             await ws.send(orjson.dumps([{"t": "ack", "id": frame["id"], "seq": seq}]).decode())
-            event = {"t": "chat", "seq": seq, "user": {"id": "u", "name": "U"}, "text": frame["text"], "ts_ms": 0}
+            event = {
+                "t": "chat",
+                "seq": seq,
+                "user": {"id": "u", "name": "U"},
+                "text": frame["text"],
+                "ts_ms": 0,
+            }
             broadcast(self.viewers, orjson.dumps([event]).decode())
 
     def emit_durable(self) -> None:
         """A durable event to everyone (a room status change), with the next seq."""
-        broadcast(self.viewers, orjson.dumps([{"t": "room", "seq": self.next_seq(), "status": "live"}]).decode())
+        broadcast(
+            self.viewers, orjson.dumps([{"t": "room", "seq": self.next_seq(), "status": "live"}]).decode()
+        )
 
 
 @asynccontextmanager

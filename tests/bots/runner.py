@@ -13,10 +13,19 @@ import orjson
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def run_bots(args: list[str], json_path: Path, timeout_s: float = 60.0) -> tuple[int, dict[str, Any], str]:
+async def run_bots(
+    args: list[str], json_path: Path, timeout_s: float = 60.0
+) -> tuple[int, dict[str, Any], str]:
     """Run the bots to completion; (exit code, report, stdout+stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bots", *args, "--json", str(json_path), "--seed", "1",
+        sys.executable,
+        "-m",
+        "bots",
+        *args,
+        "--json",
+        str(json_path),
+        "--seed",
+        "1",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         cwd=REPO,
@@ -30,5 +39,6 @@ async def run_bots(args: list[str], json_path: Path, timeout_s: float = 60.0) ->
         raise
     code = proc.returncode
     assert code is not None
-    report = orjson.loads(json_path.read_bytes()) if json_path.exists() else {}
+    data = await asyncio.to_thread(lambda: json_path.read_bytes() if json_path.exists() else b"{}")
+    report = orjson.loads(data)
     return code, report, out.decode(errors="replace")

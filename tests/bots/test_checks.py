@@ -78,13 +78,22 @@ def test_hello_seq_going_backwards_is_a_regression() -> None:
 
 
 def order(oid: str, user: str, qty: int = 1, unit: int = 1000, pin: str = "p1") -> dict[str, object]:
-    return {"id": oid, "pin": pin, "user": user, "qty": qty, "unit_price_cents": unit, "total_cents": unit * qty}
+    return {
+        "id": oid,
+        "pin": pin,
+        "user": user,
+        "qty": qty,
+        "unit_price_cents": unit,
+        "total_cents": unit * qty,
+    }
 
 
 def test_units_within_stock_and_limits_pass() -> None:
     ledger = SaleLedger()
     ledger.add_pin("p1", {"stock_total": 3, "limit_per_user": 2, "prices": [1000]})
-    ledger.add_orders([("a", "b1", order("o1", "a")), ("a", "b2", order("o2", "a")), ("b", "b1", order("o3", "b"))])
+    ledger.add_orders(
+        [("a", "b1", order("o1", "a")), ("a", "b2", order("o2", "a")), ("b", "b1", order("o3", "b"))]
+    )
     summary = ledger.summary()
     assert summary["oversold_units"] == 0
     assert summary["users_over_limit"] == 0
@@ -138,7 +147,9 @@ def test_an_order_id_given_to_two_users_is_a_clash() -> None:
 def test_prices_must_add_up_and_match_a_tier() -> None:
     ledger = SaleLedger()
     ledger.add_pin("p1", {"stock_total": 10, "prices": [2000, 2500]})
-    ledger.add_order("a", "b1", {"id": "o1", "pin": "p1", "qty": 2, "unit_price_cents": 2000, "total_cents": 3000})
+    ledger.add_order(
+        "a", "b1", {"id": "o1", "pin": "p1", "qty": 2, "unit_price_cents": 2000, "total_cents": 3000}
+    )
     ledger.add_order("b", "b1", order("o2", "b", unit=1999))
     ledger.add_order("c", "b1", order("o3", "c", unit=2500))
     assert len(ledger.bad_orders) == 2

@@ -15,8 +15,24 @@ async def test_oversell_and_limit_breaches_are_caught(tmp_path: Path) -> None:
     room = FakeRoom(oversell=True)
     async with fake_server(room) as url:
         code, report, out = await run_bots(
-            ["stampede", "--url", url, "--secret", SECRET, "--room", "fake", "--pin", "p1",
-             "--viewers", "8", "--duration", "2", "--ramp", "0.5", "-q"],
+            [
+                "stampede",
+                "--url",
+                url,
+                "--secret",
+                SECRET,
+                "--room",
+                "fake",
+                "--pin",
+                "p1",
+                "--viewers",
+                "8",
+                "--duration",
+                "2",
+                "--ramp",
+                "0.5",
+                "-q",
+            ],
             tmp_path / "r.json",
         )
     assert code == 1, out
@@ -34,8 +50,25 @@ async def test_an_honest_fake_passes(tmp_path: Path) -> None:
     room = FakeRoom(oversell=False)
     async with fake_server(room) as url:
         code, report, out = await run_bots(
-            ["stampede", "--url", url, "--secret", SECRET, "--room", "fake", "--pin", "p1",
-             "--viewers", "8", "--duration", "2", "--ramp", "0.5", "-q", "--no-html"],
+            [
+                "stampede",
+                "--url",
+                url,
+                "--secret",
+                SECRET,
+                "--room",
+                "fake",
+                "--pin",
+                "p1",
+                "--viewers",
+                "8",
+                "--duration",
+                "2",
+                "--ramp",
+                "0.5",
+                "-q",
+                "--no-html",
+            ],
             tmp_path / "r.json",
         )
     assert code == 0, out
@@ -48,15 +81,30 @@ async def test_a_seq_gap_is_caught(tmp_path: Path) -> None:
     room = FakeRoom(skip_seq=3)
 
     async def tick() -> None:
-        for _ in range(6):
-            await asyncio.sleep(0.4)
+        async with asyncio.timeout(30):
+            while len(room.viewers) < 5:
+                await asyncio.sleep(0.05)
+        for _ in range(4):  # seqs 1, 2, 4, 5: 3 is skipped
             room.emit_durable()
+            await asyncio.sleep(0.2)
 
     async with fake_server(room) as url:
         ticker = asyncio.create_task(tick())
         code, report, out = await run_bots(
-            ["join", "--url", url, "--secret", SECRET, "--room", "fake", "--viewers", "5",
-             "--duration", "3", "-q"],
+            [
+                "join",
+                "--url",
+                url,
+                "--secret",
+                SECRET,
+                "--room",
+                "fake",
+                "--viewers",
+                "5",
+                "--duration",
+                "3",
+                "-q",
+            ],
             tmp_path / "r.json",
         )
         await ticker
@@ -72,8 +120,24 @@ async def test_unanswered_posts_are_lost_acks(tmp_path: Path) -> None:
     room = FakeRoom(ignore_chat=True)
     async with fake_server(room) as url:
         code, report, out = await run_bots(
-            ["chat", "--url", url, "--secret", SECRET, "--room", "fake", "--viewers", "6",
-             "--rate", "2", "--duration", "2", "--ramp", "0.5", "-q"],
+            [
+                "chat",
+                "--url",
+                url,
+                "--secret",
+                SECRET,
+                "--room",
+                "fake",
+                "--viewers",
+                "6",
+                "--rate",
+                "2",
+                "--duration",
+                "2",
+                "--ramp",
+                "0.5",
+                "-q",
+            ],
             tmp_path / "r.json",
         )
     assert code == 1, out
@@ -90,8 +154,20 @@ async def test_no_server_could_not_run(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code, report, out = await run_bots(
-        ["join", "--url", f"http://127.0.0.1:{port}", "--secret", SECRET, "--room", "nobody",
-         "--viewers", "3", "--duration", "1", "-q"],
+        [
+            "join",
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--secret",
+            SECRET,
+            "--room",
+            "nobody",
+            "--viewers",
+            "3",
+            "--duration",
+            "1",
+            "-q",
+        ],
         tmp_path / "r.json",
     )
     assert code == 2, out

@@ -55,6 +55,8 @@ def test_text_is_escaped() -> None:
 
 
 def test_charts_draw_their_series_and_marks() -> None:
-    svg = line_chart("t", [("p50", "#000", [(0, 1.0), (1, 2.0)])], x_label="s", y_label="ms", marks=[(0.5, "pin")])
+    svg = line_chart(
+        "t", [("p50", "#000", [(0, 1.0), (1, 2.0)])], x_label="s", y_label="ms", marks=[(0.5, "pin")]
+    )
     assert "<polyline" in svg and "pin" in svg
     assert "no samples" in histogram_chart("h", [])

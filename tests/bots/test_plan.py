@@ -75,9 +75,7 @@ def test_crowd_is_one_process_of_people() -> None:
     assert plan.duration_s == 0
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"viewers": 0}, {"rate": -1}, {"duration_s": 0}, {"ramp_s": -2}]
-)
+@pytest.mark.parametrize("kwargs", [{"viewers": 0}, {"rate": -1}, {"duration_s": 0}, {"ramp_s": -2}])
 def test_bad_options_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         make_plan("chat", **kwargs)  # type: ignore[arg-type]

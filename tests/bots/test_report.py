@@ -36,7 +36,9 @@ def clean_stats() -> Stats:
 
 
 def report_of(stats: Stats, ledger: SaleLedger | None = None, **kw: object) -> dict:  # type: ignore[type-arg]
-    return build_report(plan=PLAN, stats=stats, ledger=ledger or SaleLedger(), meta={"room": "r", "wall_s": 3.0}, **kw)  # type: ignore[arg-type]
+    return build_report(
+        plan=PLAN, stats=stats, ledger=ledger or SaleLedger(), meta={"room": "r", "wall_s": 3.0}, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_a_clean_run_passes() -> None:

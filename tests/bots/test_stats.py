@@ -18,7 +18,9 @@ def worker_stats(wid: int, deliveries: list[tuple[int, int]], errors: dict[str, 
     stats.closes["1006"] = wid
     stats.hists["connect"].record(1000 * (wid + 1))
     stats.orders.append((f"u{wid}", "b1", {"id": f"o{wid}", "pin": "p1", "qty": 1}))
-    stats.note_pin({"id": "p1", "stock_total": 5, "limit_per_user": 2, "tiers": [{"at": 0, "price_cents": 900}]})
+    stats.note_pin(
+        {"id": "p1", "stock_total": 5, "limit_per_user": 2, "tiers": [{"at": 0, "price_cents": 900}]}
+    )
     stats.workers.append({"wid": wid})
     return stats
 

@@ -35,7 +35,9 @@ async def test_chat_is_acked_and_reaches_everyone_in_order(shared_server: Server
     assert ack["t"] == "ack" and ack["seq"] == 2
     for client in (bob, watcher):
         chat = await client.next_of("chat")
-        assert chat["seq"] == 2 and chat["text"] == "hello 🐼" and chat["user"] == {"id": "bob", "name": "Bob"}
+        assert (
+            chat["seq"] == 2 and chat["text"] == "hello 🐼" and chat["user"] == {"id": "bob", "name": "Bob"}
+        )
         assert isinstance(chat["ts_ms"], int)
     late = await Client.connect(shared_server, room)
     assert [c["text"] for c in late.events[0]["chat"]] == ["hello 🐼"]
@@ -78,7 +80,9 @@ BAD_FRAMES = [
 
 
 @pytest.mark.parametrize(("frame", "code"), BAD_FRAMES)
-async def test_bad_input_gets_a_code_and_disturbs_nobody(shared_server: ServerProc, frame: str, code: str) -> None:
+async def test_bad_input_gets_a_code_and_disturbs_nobody(
+    shared_server: ServerProc, frame: str, code: str
+) -> None:
     room, _ = await make_room(shared_server)
     bob = await Client.connect(shared_server, room, shared_server.token(name="Bob", sub="bob"))
     other = await Client.connect(shared_server, room, shared_server.token(name="Ann", sub="ann"))
@@ -158,7 +162,10 @@ async def test_rate_limit_then_flood_close_1008(shared_server: ServerProc) -> No
 async def test_rate_limit_holds_across_connections(shared_server: ServerProc) -> None:
     room, _ = await make_room(shared_server)
     token = shared_server.token(name="Bob", sub="bob")
-    one, two = await Client.connect(shared_server, room, token), await Client.connect(shared_server, room, token)
+    one, two = (
+        await Client.connect(shared_server, room, token),
+        await Client.connect(shared_server, room, token),
+    )
     answers = []
     for i in range(6):
         client = one if i % 2 else two
@@ -183,7 +190,9 @@ async def test_duplicate_text(shared_server: ServerProc) -> None:
 async def test_mute_unmute(shared_server: ServerProc) -> None:
     room, host = await make_room(shared_server)
     bob = await Client.connect(shared_server, room, shared_server.token(name="Bob", sub="bob"))
-    r = await host.call("POST", f"/api/rooms/{room}/moderation", {"action": "mute", "user": "bob", "seconds": 60})
+    r = await host.call(
+        "POST", f"/api/rooms/{room}/moderation", {"action": "mute", "user": "bob", "seconds": 60}
+    )
     assert r.status_code == 200
     mod = await bob.next_of("mod")
     assert mod == {"t": "mod", "seq": mod["seq"], "action": "mute", "user": "bob", "seconds": 60}
@@ -201,7 +210,10 @@ async def test_mute_unmute(shared_server: ServerProc) -> None:
 async def test_ban_closes_4003_everywhere_and_refuses_reconnect(shared_server: ServerProc) -> None:
     room, host = await make_room(shared_server)
     token = shared_server.token(name="Bob", sub="bob")
-    bob1, bob2 = await Client.connect(shared_server, room, token), await Client.connect(shared_server, room, token)
+    bob1, bob2 = (
+        await Client.connect(shared_server, room, token),
+        await Client.connect(shared_server, room, token),
+    )
     ann = await Client.connect(shared_server, room, shared_server.token(name="Ann", sub="ann"))
     await host.call("POST", f"/api/rooms/{room}/moderation", {"action": "ban", "user": "bob"})
     assert await bob1.closed() == 4003
@@ -245,7 +257,9 @@ async def test_slow_mode(shared_server: ServerProc) -> None:
     assert (await bob.request({"t": "chat", "id": "c1", "text": "one"}))["t"] == "ack"
     err = await bob.request({"t": "chat", "id": "c2", "text": "two"})
     assert err["code"] == "rate_limited" and err["retry_after_ms"] > 25_000
-    host_ws = await Client.connect(shared_server, room, shared_server.token("host", room, name="Host", sub="host"))
+    host_ws = await Client.connect(
+        shared_server, room, shared_server.token("host", room, name="Host", sub="host")
+    )
     for i in range(2):
         assert (await host_ws.request({"t": "chat", "id": f"h{i}", "text": f"host {i}"}))["t"] == "ack"
     await host.call("POST", f"/api/rooms/{room}/moderation", {"action": "slow", "seconds": 0})

@@ -65,7 +65,9 @@ async def test_unknown_room_is_404(shared_server: ServerProc) -> None:
         ("POST", "/publish", {"sdp": "x", "type": "offer"}),
     ],
 )
-async def test_host_routes_refuse_others(shared_server: ServerProc, method: str, path_tail: str, body: object) -> None:
+async def test_host_routes_refuse_others(
+    shared_server: ServerProc, method: str, path_tail: str, body: object
+) -> None:
     room, _ = await make_room(shared_server)
     path = f"/api/rooms/{room}{path_tail}"
     r = await Http(shared_server).call(method, path, body)
@@ -87,8 +89,10 @@ async def test_host_routes_refuse_others(shared_server: ServerProc, method: str,
     [
         "Bearer not-a-jwt",
         "Basic abc",
-        "Bearer " + make_token("another-secret-0123456789-abcdefghijklmnop", sub="x", name="X", role="host", room="r"),
-        "Bearer " + make_token("test-secret-0123456789-abcdefghijklmnop", sub="x", name="X", role="viewer", ttl_s=-10),
+        "Bearer "
+        + make_token("another-secret-0123456789-abcdefghijklmnop", sub="x", name="X", role="host", room="r"),
+        "Bearer "
+        + make_token("test-secret-0123456789-abcdefghijklmnop", sub="x", name="X", role="viewer", ttl_s=-10),
     ],
 )
 async def test_invalid_tokens_are_unauthorized(shared_server: ServerProc, header: str) -> None:
@@ -107,7 +111,9 @@ async def test_bad_bodies(shared_server: ServerProc) -> None:
         assert (r.status_code, r.json()["error"]) == (400, "bad_request"), raw
     r = await host.call("PUT", f"/api/rooms/{room}", raw=b'{"title":"' + b"x" * 70_000 + b'"}')
     assert (r.status_code, r.json()["error"]) == (413, "too_large")
-    assert (await Http(shared_server).call("GET", f"/api/rooms/{room}")).status_code == 404  # nothing was created
+    assert (
+        await Http(shared_server).call("GET", f"/api/rooms/{room}")
+    ).status_code == 404  # nothing was created
     bad_room = "Bad_Room"
     host = Http(shared_server, shared_server.token("host", "ok-room", name="H"))
     r = await host.call("PUT", f"/api/rooms/{bad_room}", {"title": "x"})
@@ -125,7 +131,12 @@ async def test_healthz_and_metrics(shared_server: ServerProc) -> None:
     r = await Http(shared_server).call("GET", "/healthz")
     assert r.status_code == 200 and r.json() == {"ok": True}
     text = (await Http(shared_server).call("GET", "/metrics")).text
-    for name in ("live_connections", "live_event_deliveries_total", "live_fanout_lag_ms_bucket", "live_frames_in_total"):
+    for name in (
+        "live_connections",
+        "live_event_deliveries_total",
+        "live_fanout_lag_ms_bucket",
+        "live_frames_in_total",
+    ):
         assert name in text
 
 
@@ -135,7 +146,9 @@ async def test_unknown_path_is_json_404(shared_server: ServerProc) -> None:
 
 
 async def test_dev_token(shared_server: ServerProc, start_server) -> None:  # type: ignore[no-untyped-def]
-    r = await Http(shared_server).call("POST", "/api/dev/token", {"name": "Ann", "role": "host", "room": "demo"})
+    r = await Http(shared_server).call(
+        "POST", "/api/dev/token", {"name": "Ann", "role": "host", "room": "demo"}
+    )
     assert r.status_code == 200 and r.json()["token"].count(".") == 2
     for body in ({"name": "", "role": "viewer"}, {"name": "A", "role": "god"}, {"name": "A", "role": "host"}):
         r = await Http(shared_server).call("POST", "/api/dev/token", body)

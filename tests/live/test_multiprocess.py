@@ -21,7 +21,9 @@ async def test_two_processes_same_order_chat_crosses(start_server) -> None:  # t
     await asyncio.gather(*(post(c, f"x{n}") for n, c in enumerate(on_a + on_b)))
     total = 120
     for client in on_a + on_b:
-        await client.wait_for(lambda e, c=client: sum(x.get("t") == "chat" for x in c.events) == total, timeout=20)
+        await client.wait_for(
+            lambda e, c=client: sum(x.get("t") == "chat" for x in c.events) == total, timeout=20
+        )
     sequences = [[(e["seq"], e.get("text")) for e in c.durable()] for c in on_a + on_b]
     assert all(s == sequences[0] for s in sequences)
     seqs = [s for s, _ in sequences[0]]

@@ -11,7 +11,12 @@ import pytest
 from tests.support import Client, Http, ServerProc, make_room
 
 PIN: dict[str, Any] = {
-    "product": {"id": "mug-1", "title": "Panda mug", "image_url": "https://x.test/m.png", "list_price_cents": 3000},
+    "product": {
+        "id": "mug-1",
+        "title": "Panda mug",
+        "image_url": "https://x.test/m.png",
+        "list_price_cents": 3000,
+    },
     "stock": 100,
     "limit_per_user": 2,
     "starts_in_s": 0,
@@ -34,7 +39,12 @@ async def test_pin_is_created_and_announced(shared_server: ServerProc) -> None:
     r = await host.call("POST", f"/api/rooms/{room}/pins", pin_body(id="p1"))
     assert r.status_code == 201
     pin = r.json()
-    assert pin["id"] == "p1" and pin["state"] == "live" and pin["stock_left"] == 100 and pin["price_cents"] == 2500
+    assert (
+        pin["id"] == "p1"
+        and pin["state"] == "live"
+        and pin["stock_left"] == 100
+        and pin["price_cents"] == 2500
+    )
     assert pin["tier"] == 0 and pin["count"] == 0 and pin["count_mode"] == "posters"
     assert pin["ends_at_ms"] - pin["starts_at_ms"] == 120_000
     event = await viewer.next_of("pin")
@@ -66,7 +76,9 @@ async def test_pin_is_created_and_announced(shared_server: ServerProc) -> None:
         ({"surprise": True}, "surprise"),
     ],
 )
-async def test_invalid_pin_bodies_name_the_field(shared_server: ServerProc, change: dict[str, Any], field: str) -> None:
+async def test_invalid_pin_bodies_name_the_field(
+    shared_server: ServerProc, change: dict[str, Any], field: str
+) -> None:
     room, host = await make_room(shared_server)
     r = await host.call("POST", f"/api/rooms/{room}/pins", pin_body(**change))
     assert r.status_code == 400 and r.json()["error"] == "bad_request"
@@ -153,7 +165,9 @@ async def test_buy_errors(shared_server: ServerProc) -> None:
     assert order["pin"] == "p1" and order["user"] == "bob" and order["tier"] == 0 and order["id"]
     assert (await bob.request({"t": "buy", "id": "b2", "pin": "p1", "qty": 1}))["code"] == "limit_reached"
     ann = await Client.connect(shared_server, room, shared_server.token(name="Ann", sub="ann"))
-    assert (await ann.request({"t": "buy", "id": "a1", "pin": "p1", "qty": 2}))["code"] == "sold_out"  # 1 left
+    assert (await ann.request({"t": "buy", "id": "a1", "pin": "p1", "qty": 2}))[
+        "code"
+    ] == "sold_out"  # 1 left
     assert (await ann.request({"t": "buy", "id": "a2", "pin": "p1", "qty": 1}))["t"] == "ack"
     assert (await ann.next_of("sold_out"))["pin"] == "p1"
     cy = await Client.connect(shared_server, room, shared_server.token(name="Cy", sub="cy"))
@@ -192,7 +206,11 @@ async def test_per_user_limit_across_connections_and_processes(start_server) -> 
     token = a.token(name="Bob", sub="bob")
     conns = [await Client.connect(server, room, token) for server in (a, b, a, b, a, b)]
     answers = await asyncio.gather(
-        *(c.request({"t": "buy", "id": f"b{i}-{j}", "pin": "p1", "qty": 1}) for i, c in enumerate(conns) for j in range(3))
+        *(
+            c.request({"t": "buy", "id": f"b{i}-{j}", "pin": "p1", "qty": 1})
+            for i, c in enumerate(conns)
+            for j in range(3)
+        )
     )
     assert sum(x["t"] == "ack" for x in answers) == 3
     assert {x["code"] for x in answers if x["t"] == "error"} == {"limit_reached"}
@@ -205,11 +223,17 @@ async def test_tiers_fall_exactly_once_each_under_concurrent_posting(start_serve
     env = {"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0"}
     a, b = start_server(env=env), start_server(env=env)
     room, host = await make_room(a)
-    tiers = [{"at": 0, "price_cents": 1000}, {"at": 5, "price_cents": 900}, {"at": 12, "price_cents": 800},
-             {"at": 20, "price_cents": 700}]
+    tiers = [
+        {"at": 0, "price_cents": 1000},
+        {"at": 5, "price_cents": 900},
+        {"at": 12, "price_cents": 800},
+        {"at": 20, "price_cents": 700},
+    ]
     await host.call("POST", f"/api/rooms/{room}/pins", pin_body(id="p1", tiers=tiers, count=mode))
     watcher = await Client.connect(b, room)
-    users = [await Client.connect(a if i % 2 else b, room, a.token(name=f"U{i}", sub=f"u{i}")) for i in range(24)]
+    users = [
+        await Client.connect(a if i % 2 else b, room, a.token(name=f"U{i}", sub=f"u{i}")) for i in range(24)
+    ]
 
     async def chat(i: int, client: Client) -> None:
         for j in range(3):  # three posts each: "posts" counts 72, "posters" counts 24
@@ -233,7 +257,10 @@ async def test_order_price_is_the_tier_in_force_and_protection_refunds(shared_se
     room, host = await make_room(shared_server)
     tiers = [{"at": 0, "price_cents": 2500}, {"at": 2, "price_cents": 2000}, {"at": 3, "price_cents": 1500}]
     await host.call("POST", f"/api/rooms/{room}/pins", pin_body(id="p1", tiers=tiers, limit_per_user=5))
-    clients = [await Client.connect(shared_server, room, shared_server.token(name=f"U{i}", sub=f"u{i}")) for i in range(3)]
+    clients = [
+        await Client.connect(shared_server, room, shared_server.token(name=f"U{i}", sub=f"u{i}"))
+        for i in range(3)
+    ]
     await clients[0].wait_for(lambda e: e["t"] == "viewers" and e["n"] == 3)
     first = (await clients[0].request({"t": "buy", "id": "b1", "pin": "p1", "qty": 2}))["order"]
     assert (first["unit_price_cents"], first["tier"]) == (2500, 0)

@@ -32,13 +32,13 @@ async def test_stalled_viewer_is_cut_off_and_others_stay_on_time(start_server) -
     for i in range(N // 4):
         for p, poster in enumerate(posters):
             await poster.send({"t": "chat", "id": f"a{i}", "text": f"{p}:{i} {big}"})
-    for p, poster in enumerate(posters):
+    for poster in posters:
         await poster.wait_for(lambda e: e.get("t") == "ack" and e.get("id") == f"a{N // 4 - 1}", timeout=60)
     await healthy.wait_for(lambda e: sum(x.get("t") == "chat" for x in healthy.events) == N, timeout=30)
     elapsed = time.monotonic() - started
     # The stalled viewer was disconnected with 4008 once its outbox passed the bound (64 KiB here).
-    metrics = (await asyncio.to_thread(_get, server.url + "/metrics"))
-    assert "live_disconnects_total{code=\"4008\"} 1" in metrics, metrics
+    metrics = await asyncio.to_thread(_get, server.url + "/metrics")
+    assert 'live_disconnects_total{code="4008"} 1' in metrics, metrics
     # The healthy viewer got everything, in order, while the stalled one was cut off.
     seqs = [e["seq"] for e in healthy.durable()]
     assert seqs == list(range(seqs[0], seqs[0] + N))

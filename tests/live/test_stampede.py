@@ -18,10 +18,14 @@ PIN = {
 }
 
 
-async def _connect_all(servers: list[Any], room: str, n: int, conns_per_user: int = 1) -> list[tuple[str, Client]]:
+async def _connect_all(
+    servers: list[Any], room: str, n: int, conns_per_user: int = 1
+) -> list[tuple[str, Client]]:
     async def one(i: int, k: int) -> tuple[str, Client]:
         server = servers[(i + k) % len(servers)]
-        return f"u{i}", await Client.connect(server, room, server.token(name=f"U{i}", sub=f"u{i}"), open_timeout=30)
+        return f"u{i}", await Client.connect(
+            server, room, server.token(name=f"U{i}", sub=f"u{i}"), open_timeout=30
+        )
 
     sem = asyncio.Semaphore(100)
 
@@ -62,7 +66,10 @@ async def test_many_connections_per_user_cannot_beat_the_limit(start_server) -> 
     await host.call("POST", f"/api/rooms/{room}/pins", {**PIN, "stock": 1000, "limit_per_user": 2})
     buyers = await _connect_all([a, b], room, 50, conns_per_user=4)
     answers = await asyncio.gather(
-        *(c.request({"t": "buy", "id": f"b-{n}", "pin": "p1", "qty": 1}, timeout=60) for n, (_, c) in enumerate(buyers))
+        *(
+            c.request({"t": "buy", "id": f"b-{n}", "pin": "p1", "qty": 1}, timeout=60)
+            for n, (_, c) in enumerate(buyers)
+        )
     )
     per_user: dict[str, int] = {}
     for ans in answers:
@@ -86,7 +93,9 @@ async def test_acked_orders_survive_a_server_killed_mid_stampede(start_server) -
         for k in range(3):
             await asyncio.sleep(rng.random() * 0.05)
             try:
-                ans = await client.request({"t": "buy", "id": f"{user}-{k}", "pin": "p1", "qty": 1}, timeout=20)
+                ans = await client.request(
+                    {"t": "buy", "id": f"{user}-{k}", "pin": "p1", "qty": 1}, timeout=20
+                )
             except (AssertionError, websockets.ConnectionClosed):
                 return  # the process serving this client died: no answer, no ack
             if ans["t"] == "ack":

@@ -9,15 +9,27 @@ def test_frames_are_arrays_and_drop_absent_optionals() -> None:
 
 
 def test_ack_merges_its_result() -> None:
-    assert orjson.loads(events.encode_event(events.Ack("c1", {"seq": 4}))) == {"t": "ack", "id": "c1", "seq": 4}
+    assert orjson.loads(events.encode_event(events.Ack("c1", {"seq": 4}))) == {
+        "t": "ack",
+        "id": "c1",
+        "seq": 4,
+    }
 
 
 def test_mod_event_omits_missing_fields() -> None:
     assert orjson.loads(events.encode_event(events.Moderation("slow", seconds=5))) == {
-        "t": "mod", "action": "slow", "seconds": 5,
+        "t": "mod",
+        "action": "slow",
+        "seconds": 5,
     }
 
 
 def test_error_with_retry() -> None:
     err = orjson.loads(events.encode_event(events.Error("rate_limited", "slow down", "c2", 1500)))
-    assert err == {"t": "error", "code": "rate_limited", "message": "slow down", "id": "c2", "retry_after_ms": 1500}
+    assert err == {
+        "t": "error",
+        "code": "rate_limited",
+        "message": "slow down",
+        "id": "c2",
+        "retry_after_ms": 1500,
+    }

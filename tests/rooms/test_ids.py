@@ -17,5 +17,5 @@ def test_user_and_item_ids() -> None:
     for bad in ("", "a b", "x" * 65, "é"):
         with pytest.raises(BadRequest):
             parse_user_id(bad)
-        with pytest.raises(BadRequest, match="product.id"):
+        with pytest.raises(BadRequest, match=r"product\.id"):
             parse_item_id(bad, "product.id")

@@ -7,12 +7,21 @@ from rooms.errors import BadRequest
 from rooms.pins import CountMode, PinState, Tier, next_at, parse_pin, refund_cents, sale_state, tier_for
 
 GOOD: dict[str, Any] = {
-    "product": {"id": "mug-1", "title": "Panda mug", "image_url": "https://x.test/m.png", "list_price_cents": 3000},
+    "product": {
+        "id": "mug-1",
+        "title": "Panda mug",
+        "image_url": "https://x.test/m.png",
+        "list_price_cents": 3000,
+    },
     "stock": 100,
     "limit_per_user": 2,
     "starts_in_s": 10,
     "duration_s": 120,
-    "tiers": [{"at": 0, "price_cents": 2500}, {"at": 50, "price_cents": 2000}, {"at": 200, "price_cents": 1500}],
+    "tiers": [
+        {"at": 0, "price_cents": 2500},
+        {"at": 50, "price_cents": 2000},
+        {"at": 200, "price_cents": 1500},
+    ],
     "count": "posters",
     "price_protection": True,
 }

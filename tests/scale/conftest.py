@@ -20,10 +20,15 @@ def start_live(redis_proc: RedisProc) -> Iterator[Callable[..., LiveProc]]:
     started: list[LiveProc] = []
     prefix = new_prefix()
 
-    def start(redis_url: str | None = None, workers: int = 1, env: dict[str, str] | None = None,
-              args: list[str] | None = None) -> LiveProc:
-        proc = LiveProc(redis_url or redis_proc.url, prefix, workers=workers, env={**FAST_ENV, **(env or {})},
-                        args=args)
+    def start(
+        redis_url: str | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> LiveProc:
+        proc = LiveProc(
+            redis_url or redis_proc.url, prefix, workers=workers, env={**FAST_ENV, **(env or {})}, args=args
+        )
         started.append(proc)
         return proc
 

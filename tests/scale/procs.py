@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,16 +56,39 @@ class LiveProc:
     N)") can be read back. Duck-types ServerProc for make_room, Http and Client.
     """
 
-    def __init__(self, redis_url: str, prefix: str, *, workers: int = 1, env: dict[str, str] | None = None,
-                 args: list[str] | None = None, port: int = 0) -> None:
-        self.redis_url = redis_url
+    def __init__(
+        self,
+        redis_url: str | None,
+        prefix: str,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        port: int = 0,
+    ) -> None:
+        """``redis_url`` None: the bundled Redis, with its files in this process's temp dir."""
         self.prefix = prefix
         self.secret = SECRET
         self.dir = Path(tempfile.mkdtemp(prefix="live-serve-"))
         self.log_path = self.dir / "out.log"
         full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
-        cmd = [sys.executable, "-m", "live", "serve", "--port", str(port), "--redis-url", redis_url,
-               "--secret", SECRET, "--dev", "--workers", str(workers), *(args or [])]
+        full_env.pop("LIVE_REDIS_URL", None)
+        store = ["--redis-url", redis_url] if redis_url else ["--data-dir", str(self.dir / "data")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "live",
+            "serve",
+            "--port",
+            str(port),
+            *store,
+            "--secret",
+            SECRET,
+            "--dev",
+            "--workers",
+            str(workers),
+            *(args or []),
+        ]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
         self.workers = workers
@@ -83,6 +108,7 @@ class LiveProc:
             self.stop()
             raise
         self.url = match[0]
+        self.redis_url = redis_url or re.search(r"\(redis (redis://[^,)]+)", self.output()).group(1)  # type: ignore[union-attr]
         self.ws_url = self.url.replace("http://", "ws://")
         self.port = int(self.url.rsplit(":", 1)[1])
         wait_until(self.healthy, 20, "live serve to be healthy")
@@ -102,7 +128,9 @@ class LiveProc:
             latest[int(index)] = int(pid)
         return {i: p for i, p in latest.items() if _alive(p)}
 
-    def token(self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None) -> str:
+    def token(
+        self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None
+    ) -> str:
         sub = sub or re.sub(r"[^A-Za-z0-9_-]", "", name.lower()) or "user"
         return make_token(self.secret, sub=sub, name=name, role=role, room=room, ttl_s=3600)
 
@@ -167,35 +195,91 @@ def client_port(client: Client) -> int:
     return int(client.ws.transport.get_extra_info("sockname")[1])
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too; ephemeral ports are often too high."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 30000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class ClusterProcs:
     """Three redis-server masters with --cluster-enabled, joined by redis-cli --cluster create."""
 
     def __init__(self, n: int = 3) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="live-cluster-"))
-        self.ports = [free_port() for _ in range(n)]
+        self.ports = [cluster_port() for _ in range(n)]
         self.procs: list[subprocess.Popen[bytes]] = []
         for port in self.ports:
             d = self.dir / str(port)
             d.mkdir()
-            self.procs.append(subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d),
-                 "--cluster-enabled", "yes", "--cluster-config-file", str(d / "nodes.conf"),
-                 "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                 "--logfile", str(d / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--dir",
+                        str(d),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(d / "nodes.conf"),
+                        "--appendonly",
+                        "yes",
+                        "--appendfsync",
+                        "everysec",
+                        "--save",
+                        "",
+                        "--logfile",
+                        str(d / "redis.log"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         try:
             for port in self.ports:
                 wait_until(lambda p=port: redis.Redis(port=p, socket_timeout=1).ping(), 10, f"redis {port}")
             subprocess.run(
-                ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-                 "--cluster-replicas", "0", "--cluster-yes"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30,
+                [
+                    "redis-cli",
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{p}" for p in self.ports),
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=30,
             )
             for port in self.ports:
-                wait_until(lambda p=port: "cluster_state:ok" in subprocess.run(
-                    ["redis-cli", "-p", str(p), "cluster", "info"], capture_output=True, text=True).stdout,
-                    20, f"cluster state ok on {port}")
+                wait_until(
+                    lambda p=port: (
+                        "cluster_state:ok"
+                        in subprocess.run(
+                            ["redis-cli", "-p", str(p), "cluster", "info"], capture_output=True, text=True
+                        ).stdout
+                    ),
+                    20,
+                    f"cluster state ok on {port}",
+                )
         except Exception:
             self.stop()
             raise
@@ -252,10 +336,15 @@ class NginxProc:
         site = (REPO / "deploy" / "nginx.conf").read_text()
         # The example's upstream servers and listen line, pointed at this test's processes.
         servers = "".join(f"    server {b};\n" for b in backends)
-        site, n = re.subn(r"(upstream live \{\n)(?:[^}]*?\n)*?(\s*keepalive)",
-                          lambda m: m.group(1) + servers + m.group(2), site)
+        site, n = re.subn(
+            r"(upstream live \{\n)(?:[^}]*?\n)*?(\s*keepalive)",
+            lambda m: m.group(1) + servers + m.group(2),
+            site,
+        )
         assert n == 1, "deploy/nginx.conf: upstream live { ... keepalive ...} not found"
-        site, n = re.subn(r"listen\s+[^;]+;", f"listen 127.0.0.1:{self.port};", site, count=1)
+        site, n = re.subn(
+            r"^(\s*)listen\s+[^;]+;", rf"\g<1>listen 127.0.0.1:{self.port};", site, count=1, flags=re.M
+        )
         assert n == 1
         site = re.sub(r"^\s*listen \[::\][^\n]*\n", "", site, flags=re.M)
         (self.dir / "site.conf").write_text(site)
@@ -276,19 +365,36 @@ http {{
     include {d}/site.conf;
 }}
 """)
-        check = subprocess.run([NGINX, "-t", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [NGINX, "-t", "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")],
+            capture_output=True,
+            text=True,
+        )
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t failed: {check.stderr}")
-        self.proc = subprocess.Popen([NGINX, "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [NGINX, "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        wait_until(lambda: httpx.get(self.url + "/healthz", timeout=1).status_code == 200, 10, "nginx")
+        self.secret = SECRET
+        try:
+            wait_until(lambda: httpx.get(self.url + "/healthz", timeout=1).status_code == 200, 10, "nginx")
+        except Exception:
+            self.stop()
+            raise
+
+    def token(
+        self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None
+    ) -> str:
+        sub = sub or re.sub(r"[^A-Za-z0-9_-]", "", name.lower()) or "user"
+        return make_token(self.secret, sub=sub, name=name, role=role, room=room, ttl_s=3600)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish requests, then exit
+            self.proc.terminate()  # fast shutdown: a graceful one would wait for open WebSockets
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -354,11 +460,13 @@ class Resumer:
             if self._stop:
                 return
             dropped = time.monotonic()
+            with contextlib.suppress(Exception):
+                await client.close()
             await self._connect(self.last_seq)
             self.reconnects.append(time.monotonic() - dropped)
 
     def _take(self, client: Client) -> None:
-        for event in client.events[client._cursor:]:
+        for event in client.events[client._cursor :]:
             if "seq" in event and event.get("t") != "hello":
                 self.durable.append(event)
                 self.last_seq = event["seq"]

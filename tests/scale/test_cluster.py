@@ -17,14 +17,26 @@ from tests.scale.procs import ClusterProcs, LiveProc, Resumer
 from tests.support import Client, Http, make_room
 
 
-def pin_body(pin_id: str, *, stock: int = 10, limit: int = 1, starts_in_s: int = 0, duration_s: int = 60,
-             tiers: list[dict[str, int]] | None = None, count: str = "posts") -> dict[str, Any]:
+def pin_body(
+    pin_id: str,
+    *,
+    stock: int = 10,
+    limit: int = 1,
+    starts_in_s: int = 0,
+    duration_s: int = 60,
+    tiers: list[dict[str, int]] | None = None,
+    count: str = "posts",
+) -> dict[str, Any]:
     return {
         "id": pin_id,
         "product": {"id": "mug-1", "title": "Panda mug", "list_price_cents": 3000},
-        "stock": stock, "limit_per_user": limit, "starts_in_s": starts_in_s, "duration_s": duration_s,
+        "stock": stock,
+        "limit_per_user": limit,
+        "starts_in_s": starts_in_s,
+        "duration_s": duration_s,
         "tiers": tiers or [{"at": 0, "price_cents": 2500}, {"at": 3, "price_cents": 2000}],
-        "count": count, "price_protection": True,
+        "count": count,
+        "price_protection": True,
     }
 
 
@@ -34,7 +46,9 @@ def two(cluster: ClusterProcs, start_live: Callable[..., LiveProc]) -> tuple[Liv
     return start_live(redis_url=cluster.url), start_live(redis_url=cluster.url, workers=2)
 
 
-async def test_rooms_on_every_shard_chat_and_listing(cluster: ClusterProcs, two: tuple[LiveProc, LiveProc]) -> None:
+async def test_rooms_on_every_shard_chat_and_listing(
+    cluster: ClusterProcs, two: tuple[LiveProc, LiveProc]
+) -> None:
     a, b = two
     rooms = cluster.rooms_on_every_node("shard")
     assert len({cluster.room_port(r) for r in rooms}) == 3
@@ -57,7 +71,9 @@ async def test_rooms_on_every_shard_chat_and_listing(cluster: ClusterProcs, two:
         await c.close()
 
 
-async def test_pins_prices_and_buying_across_processes(cluster: ClusterProcs, two: tuple[LiveProc, LiveProc]) -> None:
+async def test_pins_prices_and_buying_across_processes(
+    cluster: ClusterProcs, two: tuple[LiveProc, LiveProc]
+) -> None:
     a, b = two
     rooms = cluster.rooms_on_every_node("sale")
     for room in rooms:
@@ -91,7 +107,9 @@ async def test_pins_prices_and_buying_across_processes(cluster: ClusterProcs, tw
         # Idempotent: the same user and request id gets the same order back, on the other process.
         c = await Client.connect(b, room, b.token(name="B0", sub="b0"))
         again = await c.request({"t": "buy", "id": "buy-0", "pin": "p1", "qty": 1})
-        assert again["t"] == "ack" and again["order"] == next(x["order"] for x in answers if x["id"] == "buy-0")
+        assert again["t"] == "ack" and again["order"] == next(
+            x["order"] for x in answers if x["id"] == "buy-0"
+        )
         await c.close()
         host = Http(a, a.token("host", room, name="Host", sub="host"))
         orders = (await host.call("GET", f"/api/rooms/{room}/orders")).json()["orders"]
@@ -138,7 +156,9 @@ async def test_resume_on_another_process(cluster: ClusterProcs, two: tuple[LiveP
         await poster.close()
 
 
-async def test_scripts_reload_after_script_flush(cluster: ClusterProcs, two: tuple[LiveProc, LiveProc]) -> None:
+async def test_scripts_reload_after_script_flush(
+    cluster: ClusterProcs, two: tuple[LiveProc, LiveProc]
+) -> None:
     """A restarted or failed-over master forgets its script cache: NOSCRIPT must be handled on every shard,
     both by the pipeline batcher (chat, buy) and by plain script calls (snapshot, pins)."""
     a, b = two
@@ -166,10 +186,15 @@ async def test_scripts_reload_after_script_flush(cluster: ClusterProcs, two: tup
 
 
 def _noscript_errors(cluster: ClusterProcs) -> list[int]:
-    return [int(node.info("errorstats").get("errorstat_NOSCRIPT", {}).get("count", 0)) for node in cluster.clients()]
+    return [
+        int(node.info("errorstats").get("errorstat_NOSCRIPT", {}).get("count", 0))
+        for node in cluster.clients()
+    ]
 
 
-async def test_viewer_follows_through_a_killed_process(cluster: ClusterProcs, start_live: Callable[..., LiveProc]) -> None:
+async def test_viewer_follows_through_a_killed_process(
+    cluster: ClusterProcs, start_live: Callable[..., LiveProc]
+) -> None:
     a, b = start_live(redis_url=cluster.url), start_live(redis_url=cluster.url)
     room = cluster.rooms_on_every_node("follow")[1]
     await make_room(a, room)

@@ -75,6 +75,11 @@ class PatternVideoTrack(MediaStreamTrack):
         self.sent = 0
         self._start: float | None = None
 
+    def shown_at(self, counter: int) -> float:
+        """When picture ``counter`` was taken (monotonic seconds); no wrap in a short test."""
+        assert self._start is not None
+        return self._start + counter / self.fps
+
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError

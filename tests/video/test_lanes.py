@@ -103,7 +103,13 @@ async def test_audio_is_encoded_once_into_rising_packets(executor: ThreadPoolExe
     fan = Fanout("audio", max_bytes=1 << 20, gated=False, on_keyframe_needed=lambda: None)
     sub = fan.subscribe()
     lane = AudioLane(
-        executor=executor, fanout=fan, bitrate_bps=64_000, backlog_frames=25, clock=Clock(), counters=counters
+        executor=executor,
+        fanout=fan,
+        bitrate_bps=64_000,
+        frame_ms=20,
+        backlog_frames=25,
+        clock=Clock(),
+        counters=counters,
     )
     try:
         for n in range(10):

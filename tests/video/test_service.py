@@ -59,8 +59,13 @@ async def test_five_viewers_see_the_source_encoded_once(our_threads: frozenset[t
             counters = [p.counter for p in viewer.pictures]
             # Numbers only go up (live, in order), and each picture is close to its source.
             assert all(b > a for a, b in itertools.pairwise(counters)), counters
-            assert max(p.error for p in viewer.pictures) < 8.0
+            # Near the source: typically 0.05 grey levels off on average; a picture damaged by a
+            # lost packet (possible on a loaded machine) may stand out, but not more than two.
+            assert sum(p.error >= 2.0 for p in viewer.pictures) <= 2, [p.error for p in viewer.pictures]
             assert viewer.unreadable <= 2
+            # Glass to glass: publisher encode, server decode + encode, viewer decode, two jitter buffers.
+            delays = sorted(p.at - publisher.video.shown_at(p.counter) for p in viewer.pictures)
+            assert delays[len(delays) // 2] < 0.5, delays
             assert abs(dominant_hz(viewer.audio[-50:]) - 440.0) < 10.0
         stats = service.stats()
         # One encode per source frame for the room, not one per viewer.
@@ -151,7 +156,9 @@ async def test_periodic_keyframes_follow_the_interval() -> None:
         await asyncio.sleep(3.0)
         made = service.stats()["video_keyframes"] - before
         # 500 ms at 15 fps is a keyframe every 8th frame: about 6 in 3 s.
-        assert 4 <= made <= 8, made
+        # Requests (a viewer's PLI after a loss on a busy machine) may add some, never one per frame:
+        # they are at least 250 ms apart.
+        assert 4 <= made <= 12, made
     finally:
         await viewer.close()
         await publisher.close()
@@ -167,9 +174,11 @@ async def test_a_viewers_pli_reaches_the_one_encoder() -> None:
         await viewer.watch(service, ROOM)
         assert await wait_for(lambda: len(viewer.pictures) >= 5, 10.0)
         await asyncio.sleep(0.5)
-        quiet = service.stats()["video_keyframes"]
+        quiet, asked = service.stats()["video_keyframes"], service.stats()["keyframe_requests"]
         await asyncio.sleep(0.5)
-        assert service.stats()["video_keyframes"] == quiet  # no keyframe without a reason
+        # No keyframe without a reason (a viewer's own PLI after a loss would be one).
+        assert service.stats()["video_keyframes"] == quiet or service.stats()["keyframe_requests"] > asked
+        quiet = service.stats()["video_keyframes"]
         # The viewer's aiortc receiver sends a real RTCP PLI, as it does when it cannot decode.
         receiver = next(r for r in viewer.pc.getReceivers() if r.track.kind == "video")
         ssrc = receiver.getSynchronizationSources()[0].source
@@ -205,7 +214,7 @@ async def test_a_new_publisher_replaces_the_old_one_and_viewers_stay(service: Vi
         assert await wait_for(lambda: all(len(v.audio) >= 150 for v in viewers), 5.0)
         await asyncio.sleep(0.5)
         for viewer in viewers:
-            assert max(p.error for p in viewer.pictures if p.level == 190) < 8.0
+            assert sum(p.error >= 2.0 for p in viewer.pictures if p.level == 190) <= 2
             assert abs(dominant_hz(viewer.audio[-25:]) - 880.0) < 20.0
         stats = service.stats()
         assert (stats["publishers"], stats["viewers"], stats["peer_connections"]) == (1, 2, 3)

@@ -72,7 +72,7 @@ export function clock(ms) {
 }
 
 export const timeOfDay = (ms) =>
-  new Date(ms - clockSkewMs).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  new Date(ms - clockSkewMs).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 
 export const seconds = (ms) => Math.max(1, Math.ceil((Number(ms) || 0) / 1000));
 

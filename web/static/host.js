@@ -234,7 +234,7 @@ async function endPin() {
 
 const catalogKey = `live.catalog.${room}`;
 const DEFAULT_CATALOG = [
-  { id: "panda-mug", title: "Panda mug", list_price_cents: 3000, image_url: "/static/img/mug.svg" },
+  { id: "panda-mug", title: "Panda mug", list_price_cents: 3000, image_url: "/static/img/panda-mug.svg" },
   { id: "live-tee", title: "LIVE cotton tee", list_price_cents: 9900, image_url: "/static/img/tee.svg" },
   { id: "purple-cans", title: "Purple headphones", list_price_cents: 29900, image_url: "/static/img/headphones.svg" },
 ];
@@ -453,11 +453,11 @@ function renderModerated() {
   const items = [];
   for (const [user, until] of state.muted) {
     if (until <= now) { state.muted.delete(user); continue; }
-    items.push(el("li", {}, `🔇 ${state.names.get(user) || user} until ${timeOfDay(until)} `,
+    items.push(el("li", {}, `Muted: ${state.names.get(user) || user} until ${timeOfDay(until)} `,
       el("button", { type: "button", class: "ghost", onclick: () => moderate({ action: "unmute", user }) }, "Unmute")));
   }
   for (const user of state.banned) {
-    items.push(el("li", {}, `⛔ ${state.names.get(user) || user} `,
+    items.push(el("li", {}, `Banned: ${state.names.get(user) || user} `,
       el("button", { type: "button", class: "ghost", onclick: () => moderate({ action: "unban", user }) }, "Unban")));
   }
   $("#moderated").replaceChildren(...items);
@@ -555,7 +555,7 @@ async function pollStats() {
     const stats = await hostApi("/stats");
     state.history.push({ t: Date.now(), stats });
     if (state.history.length > HISTORY_POINTS) state.history.shift();
-    $("#figuresAge").textContent = `updated ${new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })}`;
+    $("#figuresAge").textContent = `updated ${timeOfDay(serverNow())}`;
     renderFigures();
     if (stats.orders !== state.ordersSeen || stats.refund_cents !== state.refundsSeen) {
       state.ordersSeen = stats.orders;

@@ -1,5 +1,11 @@
 // The entrance: live rooms with their viewer counts, and in dev mode a one-click demo.
-import { $, el, api, errorText, isDev, devToken, randomId } from "./client.js";
+import { $, el, svgEl, api, errorText, isDev, devToken, randomId } from "./client.js";
+
+function eye() {
+  const svg = svgEl("svg", { viewBox: "0 0 24 24", class: "ico", "aria-hidden": "true" });
+  svg.append(svgEl("path", { fill: "currentColor", d: "M12 5C6.5 5 2.7 9.2 1.5 12c1.2 2.8 5 7 10.5 7s9.3-4.2 10.5-7C21.3 9.2 17.5 5 12 5zm0 11.5A4.5 4.5 0 1 1 12 7.5a4.5 4.5 0 0 1 0 9zm0-7a2.5 2.5 0 1 0 0 5 2.5 2.5 0 0 0 0-5z" }));
+  return svg;
+}
 
 const REFRESH_MS = 5000;
 
@@ -25,7 +31,7 @@ async function loadRooms() {
     el("a", { href: `/watch/${encodeURIComponent(r.id)}` },
       el("div", { class: "thumb" },
         el("span", { class: "badge", "data-status": "live" }, "LIVE"),
-        el("span", { class: "viewers" }, "👁 ", el("b", { class: "n" }, String(r.viewers))),
+        el("span", { class: "viewers" }, eye(), " ", el("b", { class: "n" }, String(r.viewers))),
         el("span", { class: "initial" }, (r.host?.name || "?").slice(0, 1).toUpperCase())),
       el("div", { class: "room-title" }, r.title),
       el("div", { class: "room-host muted" }, r.host?.name || "")))));
@@ -43,7 +49,7 @@ async function startDemo() {
     await api(`${base}/start`, { method: "POST", token });
     await api(`${base}/pins`, {
       method: "POST", token, body: {
-        product: { id: "panda-mug", title: "Panda mug", list_price_cents: 3000, image_url: "/static/img/mug.svg" },
+        product: { id: "panda-mug", title: "Panda mug", list_price_cents: 3000, image_url: "/static/img/panda-mug.svg" },
         stock: 20, limit_per_user: 2, starts_in_s: 5, duration_s: 180, count: "posters", price_protection: true,
         tiers: [{ at: 0, price_cents: 2500 }, { at: 2, price_cents: 1990 }, { at: 4, price_cents: 1500 }],
       },

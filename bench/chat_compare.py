@@ -1,0 +1,256 @@
+"""The same chat load against the live server and against a minimal Socket.IO room, side by side.
+
+    python bench/chat_compare.py [--viewers 300] [--rate 30] [--duration 15] [--ramp 3]
+
+For each side it starts a fresh redis-server (no persistence, loopback, a free
+port), the server (``live serve`` / ``node bench/socketio_peer/server.js`` with
+``@socket.io/redis-adapter``), then the load: ``python -m bots chat`` for ours,
+``node bench/socketio_peer/bench.js`` for the peer (one viewer = one WebSocket,
+posts round robin over enough posters, every post stamped with its send time).
+It measures delivery latency at every viewer, deliveries a second, and the CPU
+the server and its Redis used while the load ran (from /proc), then prints both.
+
+Needs ``npm install`` in bench/socketio_peer once (the npm registry). All traffic
+stays on 127.0.0.1; every run is bounded by --duration plus fixed timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PEER = REPO / "bench" / "socketio_peer"
+SECRET = "chat-compare-secret-0123456789-abcdef"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="chat-compare-redis-")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("redis-server did not start")
+        yield f"redis://127.0.0.1:{port}/0", proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start a server that prints 'listening on http://...' on its first line."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+        if not match:
+            raise RuntimeError(f"{cmd[0]} did not start: {line}")
+        # Keep draining its output so a chatty server never blocks on a full pipe.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield match.group(1), proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_client(
+    cmd: list[str], cwd: Path, timeout_s: float
+) -> tuple[subprocess.CompletedProcess[bytes], float]:
+    """Run the load client; returns it and the CPU seconds it (and its children) used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=timeout_s, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done, cpu
+
+
+def measure(
+    server_cmd: list[str], server_env: dict[str, str], client_cmd_of: Any, cwd: Path, timeout_s: float
+) -> dict[str, Any]:
+    with redis_server() as (redis_url, redis_proc):
+        env = {**os.environ, **server_env, "REDIS_URL": redis_url}
+        cmd = [part.replace("{redis}", redis_url) for part in server_cmd]
+        with server(cmd, env, cwd) as (url, proc):
+            time.sleep(0.5)
+            s0, r0, t0 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid), time.time()
+            done, client_cpu = run_client(client_cmd_of(url), cwd, timeout_s)
+            s1, r1, t1 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid), time.time()
+    wall = t1 - t0
+    return {
+        "client": done,
+        "wall_s": wall,
+        "server_cpu_pct": 100 * (s1 - s0) / wall,
+        "redis_cpu_pct": 100 * (r1 - r0) / wall,
+        "client_cpu_pct": 100 * client_cpu / wall,
+    }
+
+
+def run_live(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp) / "live.json"
+
+        def client(url: str) -> list[str]:
+            load = ["--viewers", str(args.viewers), "--rate", str(args.rate),
+                    "--duration", str(args.duration), "--ramp", str(args.ramp)]  # fmt: skip
+            cmd = [sys.executable, "-m", "bots", "chat", "--url", url, "--secret", SECRET,
+                   "--quiet", "--no-html", *load, "--json", str(report_path)]  # fmt: skip
+            return cmd + (["--procs", str(args.procs)] if args.procs else [])
+
+        m = measure(
+            [
+                sys.executable,
+                "-m",
+                "live",
+                "serve",
+                "--port",
+                "0",
+                "--redis-url",
+                "{redis}",
+                "--secret",
+                SECRET,
+            ],
+            {"LIVE_KEY_PREFIX": "bench:"},
+            client,
+            REPO,
+            args.duration + args.ramp + 90,
+        )
+        if not report_path.exists():
+            raise RuntimeError(f"the bots wrote no report:\n{m['client'].stdout.decode()[-2000:]}")
+        report = json.loads(report_path.read_text())
+    chat, conn = report["chat"], report["connections"]
+    return {
+        "viewers connected": conn["connected"],
+        "posts sent / acked": f"{chat['sent']} / {chat['acked']}",
+        "posts/s": chat["posts_per_s"],
+        "deliveries": chat["deliveries"],
+        "delivery ratio": chat["delivery_ratio"],
+        "deliveries/s": chat["deliveries_per_s"],
+        "delivery p50 ms": chat["delivery_ms"]["p50"],
+        "delivery p99 ms": chat["delivery_ms"]["p99"],
+        "delivery max ms": chat["delivery_ms"]["max"],
+        "connect p50 ms": conn["connect_ms"]["p50"],
+        "disconnects": conn["disconnects"],
+        "frames/s received": report["traffic"]["frames_per_s"],
+        "server cpu % (1 core)": round(m["server_cpu_pct"], 1),
+        "redis cpu %": round(m["redis_cpu_pct"], 1),
+        "load client cpu %": round(m["client_cpu_pct"], 1),
+        "exit code": m["client"].returncode,
+    }
+
+
+def run_socketio(args: argparse.Namespace) -> dict[str, Any]:
+    if not (PEER / "node_modules" / "socket.io").exists():
+        raise RuntimeError(f"run `npm install` in {PEER} first")
+
+    def client(url: str) -> list[str]:
+        return ["node", "bench.js", "--url", url, "--viewers", str(args.viewers), "--rate", str(args.rate),
+                "--duration", str(args.duration), "--ramp", str(args.ramp)]  # fmt: skip
+
+    m = measure(["node", "server.js"], {"PORT": "0"}, client, PEER, args.duration + args.ramp + 90)
+    done = m["client"]
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.js failed:\n{done.stderr.decode()[-2000:]}")
+    r = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return {
+        "viewers connected": r["connected"],
+        "posts sent / acked": f"{r['sent']} / {r['acked']}",
+        "posts/s": r["posts_per_s"],
+        "deliveries": r["deliveries"],
+        "delivery ratio": r["delivery_ratio"],
+        "deliveries/s": r["deliveries_per_s"],
+        "delivery p50 ms": r["delivery_ms"]["p50"],
+        "delivery p99 ms": r["delivery_ms"]["p99"],
+        "delivery max ms": r["delivery_ms"]["max"],
+        "connect p50 ms": r["connect_ms"]["p50"],
+        "disconnects": r["disconnects"],
+        "frames/s received": "-",
+        "server cpu % (1 core)": round(m["server_cpu_pct"], 1),
+        "redis cpu %": round(m["redis_cpu_pct"], 1),
+        "load client cpu %": round(m["client_cpu_pct"], 1),
+        "exit code": done.returncode,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--viewers", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=30.0, help="chat posts a second, whole room")
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--ramp", type=float, default=3.0)
+    parser.add_argument(
+        "--procs", type=int, help="bots worker processes for our side (default: the bots decide)"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write both columns as JSON")
+    args = parser.parse_args()
+    if not 1 <= args.viewers <= 20_000 or not 0 < args.duration <= 600:
+        parser.error("--viewers 1-20000 and --duration up to 600 s")
+
+    load_before = os.getloadavg()[0]
+    live = run_live(args)
+    peer = run_socketio(args)
+    title = (
+        f"chat: {args.viewers} viewers, {args.rate:g} posts/s, {args.duration:g} s "
+        f"(ramp {args.ramp:g} s), one room, 127.0.0.1, {os.cpu_count()} cores shared by everything; "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print(title)
+    width = max(len(k) for k in live)
+    print(f"{'':<{width}}  {'live (ours)':>16}  {'socket.io 4.8':>16}")
+    for key in live:
+        print(f"{key:<{width}}  {live[key]!s:>16}  {peer[key]!s:>16}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"title": title, "live": live, "socketio": peer}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Chat fan-out: delivery latency, deliveries per second and server CPU for N viewers at R posts/s.
+
+Runs its own redis-server and one `live serve` process; viewers live in separate processes
+(minimal readers: count frames, parse a 2% sample for latency). Prints one row per (N, R).
+
+    python bench/fanout.py --viewers 1000,5000 --rates 50,200 --duration 10 --tick-ms 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._harness import (
+    LiveServer,
+    RedisServer,
+    cpu_seconds,
+    open_passive,
+    percentile,
+    run,
+    token,
+)
+
+ROOM = "bench-fanout"
+SAMPLE_EVERY = 50
+
+
+def viewer_process(host: str, port: int, count: int, first: int, conn: mp.connection.Connection) -> None:
+    run(_viewers(host, port, count, first, conn))
+
+
+async def _viewers(host: str, port: int, count: int, first: int, conn: mp.connection.Connection) -> None:
+    latencies: list[float] = []
+    seen: dict[int, set[str]] = {}
+
+    def sampler(idx: int):  # type: ignore[no-untyped-def]
+        got = seen.setdefault(idx, set())
+
+        def on_text(payload: bytes) -> None:
+            now = time.time_ns()
+            for event in orjson.loads(payload):
+                if event.get("t") == "chat":
+                    text = event["text"]
+                    got.add(text)
+                    latencies.append((now - int(text.split(" ", 2)[1])) / 1e6)
+
+        return on_text
+
+    viewers = []
+    sem = asyncio.Semaphore(200)
+
+    async def open_one(i: int) -> None:
+        async with sem:
+            idx = first + i
+            on_text = sampler(idx) if idx % SAMPLE_EVERY == 0 else None
+            viewers.append(await open_passive(host, port, f"/ws/{ROOM}", on_text))
+
+    await asyncio.gather(*(open_one(i) for i in range(count)))
+    conn.send(("ready", len(viewers)))
+    loop = asyncio.get_running_loop()
+    while True:
+        cmd = await loop.run_in_executor(None, conn.recv)
+        if cmd == "reset":
+            latencies.clear()
+            for got in seen.values():
+                got.clear()
+            for v in viewers:
+                v.frames = v.chat_events = v.bytes = 0
+            conn.send("ok")
+        elif isinstance(cmd, tuple) and cmd[0] == "report":
+            expected = cmd[1]
+            missing = sum(len(expected - got) for got in seen.values())
+            conn.send(
+                {
+                    "frames": sum(v.frames for v in viewers),
+                    "chat_events": sum(v.chat_events for v in viewers),
+                    "latencies": latencies[:],
+                    "missing_in_sample": missing,
+                    "sampled": len(seen),
+                    "closed": sum(v.closed for v in viewers),
+                }
+            )
+        elif cmd == "stop":
+            return
+
+
+async def post_chat(host: str, port: int, rate: int, duration: float) -> set[str]:
+    import websockets
+
+    posters = []
+    n_posters = max(4, rate // 10)
+    for i in range(n_posters):
+        ws = await websockets.connect(
+            f"ws://{host}:{port}/ws/{ROOM}?token={token(f'poster{i}')}", compression=None
+        )
+        await ws.recv()
+        posters.append(ws)
+
+    async def drain(ws) -> None:  # type: ignore[no-untyped-def]
+        try:
+            async for _ in ws:
+                pass
+        except Exception:
+            pass
+
+    drains = [asyncio.create_task(drain(ws)) for ws in posters]
+    texts: set[str] = set()
+    interval = 1 / rate
+    start = time.monotonic()
+    i = 0
+    while (elapsed := time.monotonic() - start) < duration:
+        target = int(elapsed / interval) + 1
+        while i < target:
+            text = f"b {time.time_ns()} {i}"
+            texts.add(text)
+            await posters[i % n_posters].send(
+                orjson.dumps({"t": "chat", "id": f"c{i}", "text": text}).decode()
+            )
+            i += 1
+        await asyncio.sleep(interval / 2)
+    for ws in posters:
+        await ws.close()
+    for task in drains:
+        task.cancel()
+    return texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--viewers", default="1000,5000")
+    parser.add_argument("--rates", default="50,200")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--tick-ms", type=int, default=50)
+    parser.add_argument("--procs", type=int, default=2, help="viewer processes")
+    args = parser.parse_args()
+
+    redis = RedisServer()
+    server = LiveServer(
+        redis.url,
+        env={
+            "LIVE_TICK_MS": str(args.tick_ms),
+            "LIVE_CHAT_RATE_POSTS": "0",
+            "LIVE_FRAMES_PER_S": "0",
+            "LIVE_OUTBOX_MAX_BYTES": str(4 << 20),
+        },
+    )
+    try:
+        host_token = token("bench-host", "host", ROOM)
+        headers = {"Authorization": f"Bearer {host_token}"}
+        httpx.put(f"{server.url}/api/rooms/{ROOM}", json={"title": "fan-out bench"}, headers=headers)
+        httpx.post(f"{server.url}/api/rooms/{ROOM}/start", headers=headers)
+        print(
+            f"machine: {os.cpu_count()} cores; server tick {args.tick_ms} ms; permessage-deflate off; "
+            f"uvicorn websockets-sansio; {args.duration:.0f} s per row"
+        )
+        print(
+            f"{'viewers':>8} {'posts/s':>8} {'sent':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'deliv/s':>10} {'frames/s':>9} {'srv CPU%':>8} {'lost':>5} {'closed':>6}"
+        )
+        for n in [int(x) for x in args.viewers.split(",")]:
+            pipes, procs = [], []
+            per = n // args.procs
+            for p in range(args.procs):
+                parent, child = mp.Pipe()
+                proc = mp.Process(target=viewer_process, args=(server.host, server.port, per, p * per, child))
+                proc.start()
+                pipes.append(parent)
+                procs.append(proc)
+            connected = sum(pipe.recv()[1] for pipe in pipes)
+            time.sleep(1.0)
+            for rate in [int(x) for x in args.rates.split(",")]:
+                for pipe in pipes:
+                    pipe.send("reset")
+                    pipe.recv()
+                cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+                texts = run(post_chat(server.host, server.port, rate, args.duration))
+                time.sleep(1.5)  # let the tail arrive
+                cpu1, t1 = cpu_seconds(server.proc.pid), time.monotonic()
+                reports = []
+                for pipe in pipes:
+                    pipe.send(("report", texts))
+                    reports.append(pipe.recv())
+                lat = [x for r in reports for x in r["latencies"]]
+                chat_events = sum(r["chat_events"] for r in reports)
+                frames = sum(r["frames"] for r in reports)
+                wall = args.duration
+                p50, p99 = percentile(lat, 50), percentile(lat, 99)
+                row = [
+                    f"{connected:>8}",
+                    f"{rate:>8}",
+                    f"{len(texts):>6}",
+                    f"{p50:>8.1f}",
+                    f"{p99:>8.1f}",
+                    f"{max(lat, default=float('nan')):>8.1f}",
+                    f"{chat_events / wall:>10.0f}",
+                    f"{frames / wall:>9.0f}",
+                    f"{100 * (cpu1 - cpu0) / (t1 - t0):>8.0f}",
+                    f"{sum(r['missing_in_sample'] for r in reports):>5}",
+                    f"{sum(r['closed'] for r in reports):>6}",
+                ]
+                print(" ".join(row), flush=True)
+            for pipe in pipes:
+                pipe.send("stop")
+            for proc in procs:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+    finally:
+        server.stop()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()

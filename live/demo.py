@@ -1,0 +1,102 @@
+"""``live demo``: the server in dev mode, a bundled Redis, a live demo room and a small crowd."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+
+from live.auth import make_token
+from live.settings import Settings
+
+DEMO_ROOM = "demo"
+DEMO_PIN = {
+    "product": {
+        "id": "panda-mug",
+        "title": "Panda mug, hand-painted",
+        "image_url": "/static/img/panda-mug.svg",
+        "list_price_cents": 5900,
+    },
+    "stock": 200,
+    "limit_per_user": 2,
+    "starts_in_s": 5,
+    "duration_s": 600,
+    "tiers": [
+        {"at": 0, "price_cents": 4900},
+        {"at": 5, "price_cents": 3900},
+        {"at": 10, "price_cents": 2900},
+        {"at": 15, "price_cents": 1900},
+    ],
+    "count": "posters",
+    "price_protection": True,
+}
+
+
+def _seed(url: str, settings: Settings, crowd: int) -> None:
+    token = make_token(
+        settings.secret, sub="demo-host", name="Mei (host)", role="host", room=DEMO_ROOM, ttl_s=86400
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        time.sleep(0.1)
+    with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
+        http.put(f"/api/rooms/{DEMO_ROOM}", json={"title": "Panda goods flash sale"})
+        http.post(f"/api/rooms/{DEMO_ROOM}/start")
+        current = http.get(f"/api/rooms/{DEMO_ROOM}").json().get("pin")
+        if not current or current.get("state") == "ended":
+            http.post(f"/api/rooms/{DEMO_ROOM}/pins", json={**DEMO_PIN, "id": f"mug-{int(time.time())}"})
+    print(
+        f"live: demo room ready: player {url}/watch/{DEMO_ROOM}  host panel {url}/host/{DEMO_ROOM}  "
+        f"entrance {url}/",
+        flush=True,
+    )
+    if crowd > 0:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bots",
+                "crowd",
+                "--url",
+                url,
+                "--room",
+                DEMO_ROOM,
+                "--secret",
+                settings.secret,
+                "--viewers",
+                str(crowd),
+                "--quiet",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        atexit.register(_stop, proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from live.cli import serve
+
+    args.dev = True
+
+    def on_ready(settings: Settings, url: str) -> None:
+        threading.Thread(target=_seed, args=(url, settings, args.crowd), daemon=True).start()
+
+    return serve(args, on_ready=on_ready)
