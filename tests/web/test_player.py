@@ -143,6 +143,7 @@ def test_dropped_connection_resumes_without_losing_or_repeating_a_line(browser, 
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     gus = Chatter(server, room, "Gus")
+    hugo = Chatter(server, room, "Hugo")  # each person may post 5 lines in 10 s
     try:
         gus.say("before 1")
         page.goto(f"{server.url}/watch/{room}?name=Ivy")
@@ -163,7 +164,7 @@ def test_dropped_connection_resumes_without_losing_or_repeating_a_line(browser, 
         page.context.set_offline(False)
         expect(page.locator("body")).to_have_attribute("data-net", "online")
         expect(page.locator("#net")).to_be_hidden()
-        gus.say("after")
+        hugo.say("after")
         expect(page.locator("#chat li", has_text="after")).to_have_count(1)
         texts = page.locator("#chat li.line .text").all_inner_texts()
         assert texts == ["before 1", "before 2", "while away 1", "while away 2", "while away 3", "after"]
@@ -174,5 +175,6 @@ def test_dropped_connection_resumes_without_losing_or_repeating_a_line(browser, 
         no_js_errors(page)
     finally:
         gus.close()
+        hugo.close()
         close(page)
         api.close()

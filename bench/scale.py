@@ -1,0 +1,554 @@
+"""Scale-out figures: `live serve --workers N` for N in 1, 2, 4, and the time to be back after a kill.
+
+    python bench/scale.py                      # throughput with 1, 2 and 4 processes
+    python bench/scale.py --procs 1,2 --seconds 5
+    python bench/scale.py --kill-only          # viewers of a killed worker: reconnect + resume time
+
+Throughput: a fixed crowd of anonymous viewers watches one room while posters (each with
+``--window`` chat posts in flight) post as fast as the server acks. Reported: chat posts acked
+per second, chat events delivered to viewers per second, the ratio of each to one process, the
+ack latency, and the CPU seconds per second (cores) of the server, Redis and the load
+processes. The load runs in ``--load-procs`` separate processes on the same machine: on a
+small machine it competes with the server for the same cores, which the CPU columns show.
+
+Kill: ``--workers 2``, viewers that reconnect the way the player does (jittered backoff) and
+resume with ``since``; one worker is killed with SIGKILL while a poster posts; reported: how
+many viewers were cut, how long each took from the kill to its resumed ``hello`` and to its
+first live event after it, and whether any viewer saw a gap or a duplicate seq.
+
+Every process this script starts, it stops by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SECRET = "bench-scale-secret-0123456789-abcdefghij"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, all cores) so far."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def token(name: str, sub: str, role: str = "viewer", room: str | None = None) -> str:
+    from live.auth import make_token
+
+    return make_token(SECRET, sub=sub, name=name, role=role, room=room, ttl_s=3600)
+
+
+# Processes we start (and stop by pid)
+
+
+class Redis:
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="bench-scale-redis-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "everysec"],
+            stdout=subprocess.DEVNULL,
+        )
+        import redis
+
+        for _ in range(200):
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis(port=self.port).ping():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    def __init__(self, redis_url: str, workers: int, prefix: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="bench-scale-live-")
+        self.log = open(Path(self.dir) / "out.log", "wb")  # noqa: SIM115
+        # No per-user limits: a few poster connections stand for a crowd. The duplicate window is
+        # short because each poster posts far faster than a person can (5 per 10 s by default), and
+        # the per-user duplicate-check state grows with the posts inside the window.
+        env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0",
+               "LIVE_DUPLICATE_WINDOW_MS": "1000", "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "live", "serve", "--port", "0", "--redis-url", redis_url, "--secret", SECRET,
+             "--workers", str(workers)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+        )
+        self.workers = workers
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = re.search(r"listening on http://([\d.]+):(\d+)", self.output())
+            if found and (workers == 1 or len(self.worker_pids()) == workers):
+                self.port = int(found.group(2))
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.output())
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("live serve did not start: " + self.output())
+        self.url = f"http://127.0.0.1:{self.port}"
+        import httpx
+
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    time.sleep(0.3)  # every worker through its lifespan startup
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("live serve never became healthy")
+
+    def output(self) -> str:
+        return (Path(self.dir) / "out.log").read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        if self.workers == 1:
+            return [self.proc.pid]
+        latest: dict[str, int] = {}
+        for index, pid in re.findall(r"worker (\d+) started \(pid (\d+)\)", self.output()):
+            latest[index] = int(pid)
+        return [p for p in latest.values() if os.path.exists(f"/proc/{p}")]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def connections_per_pid(port: int, pids: list[int]) -> list[int]:
+    """How many established connections to ``port`` each process holds (the kernel's spread)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "01":
+                inodes.add(f"socket:[{parts[9]}]")
+    counts = []
+    for pid in pids:
+        n = 0
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    n += os.readlink(f"/proc/{pid}/fd/{fd}") in inodes
+        counts.append(n)
+    return counts
+
+
+def make_room(url: str, room: str) -> None:
+    import httpx
+
+    headers = {"Authorization": "Bearer " + token("Host", "host", "host", room)}
+    assert httpx.put(f"{url}/api/rooms/{room}", json={"title": "Bench"}, headers=headers).status_code in (200, 201)
+    assert httpx.post(f"{url}/api/rooms/{room}/start", headers=headers).status_code == 200
+
+
+# The load processes
+
+
+def load_main(cfg: dict[str, Any], ready: Any, go: Any, results: Any) -> None:
+    import uvloop
+
+    uvloop.install()
+    results.put(asyncio.run(_load(cfg, ready, go)))
+
+
+async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
+    import websockets
+
+    ws_base = cfg["ws"] + "/ws/" + cfg["room"]
+    stats: dict[str, Any] = {"deliveries": 0, "acks": 0, "errors": 0, "dropped": 0, "lat": []}
+    window: list[float] = [0.0, 0.0]  # measure from, until (monotonic)
+
+    def measuring() -> bool:
+        return window[0] <= time.monotonic() < window[1]
+
+    async def viewer(ws: Any) -> None:
+        try:
+            async for message in ws:
+                if measuring():
+                    stats["deliveries"] += message.count('"t":"chat"')
+        except websockets.ConnectionClosed:
+            pass
+        if time.monotonic() < window[1]:
+            stats["dropped"] += 1
+
+    async def poster(ws: Any, name: str) -> None:
+        sent: dict[str, float] = {}
+        n = 0
+
+        async def send() -> None:
+            nonlocal n
+            rid = f"{name}-{n}"
+            n += 1
+            sent[rid] = time.monotonic()
+            await ws.send('{"t":"chat","id":"%s","text":"%s says %d"}' % (rid, name, n))
+
+        for _ in range(cfg["window"]):
+            await send()
+        try:
+            async for message in ws:
+                if '"t":"ack"' not in message and '"t":"error"' not in message:
+                    continue
+                now = time.monotonic()
+                for rid in re.findall(r'"id":"([^"]+)"', message):
+                    started = sent.pop(rid, None)
+                    if started is None:
+                        continue
+                    if measuring():
+                        stats["acks" if '"t":"ack","id":"%s"' % rid in message else "errors"] += 1
+                        if random.random() < 0.05:
+                            stats["lat"].append(now - started)
+                    if now < window[1]:
+                        await send()
+        except websockets.ConnectionClosed:
+            pass
+
+    viewers = []
+    for _ in range(cfg["viewers"]):
+        ws = await websockets.connect(ws_base, compression=None, max_size=None, open_timeout=30)
+        await ws.recv()  # hello
+        viewers.append(ws)
+    posters = []
+    for i in range(cfg["posters"]):
+        name = f"p{cfg['index']}x{i}"
+        ws = await websockets.connect(f"{ws_base}?token={token(name, name)}", compression=None, max_size=None,
+                                      open_timeout=30)
+        await ws.recv()
+        posters.append((ws, name))
+    ready.release()
+    await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    window[0] = time.monotonic() + cfg["warmup"]
+    window[1] = window[0] + cfg["seconds"]
+    tasks = [asyncio.create_task(viewer(ws)) for ws in viewers]
+    tasks += [asyncio.create_task(poster(ws, name)) for ws, name in posters]
+    await asyncio.sleep(window[1] - time.monotonic() + 0.2)
+    for ws in viewers + [ws for ws, _ in posters]:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 2)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stats["pid"] = os.getpid()
+    return stats
+
+
+def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    redis = Redis()
+    server = Server(redis.url, workers, f"bench{workers}:")
+    ctx = mp.get_context("spawn")
+    procs = []
+    try:
+        room = "bench"
+        make_room(server.url, room)
+        ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+        for i in range(args.load_procs):
+            cfg = {
+                "ws": server.url.replace("http://", "ws://"), "room": room, "index": i,
+                "viewers": args.viewers // args.load_procs, "posters": args.posters // args.load_procs,
+                "window": args.window, "warmup": args.warmup, "seconds": args.seconds,
+            }
+            p = ctx.Process(target=load_main, args=(cfg, ready, go, results), daemon=True)
+            p.start()
+            procs.append(p)
+        for _ in procs:
+            if not ready.acquire(timeout=120):
+                raise RuntimeError("load processes did not connect")
+        spread = connections_per_pid(server.port, server.worker_pids())
+        go.set()
+        time.sleep(args.warmup)
+        pids = server.worker_pids()
+        loaders = [p.pid for p in procs if p.pid]
+        cpu0 = {p: cpu_seconds(p) for p in [*pids, redis.proc.pid, *loaders]}
+        busy0 = machine_busy_seconds()
+        t0 = time.monotonic()
+        time.sleep(args.seconds)
+        elapsed = time.monotonic() - t0
+        busy1 = machine_busy_seconds()
+        cpu1 = {p: cpu_seconds(p) for p in cpu0}
+        outs = [results.get(timeout=60) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+        server.stop()
+        redis.stop()
+    lat = sorted(x for o in outs for x in o["lat"])
+    return {
+        "workers": workers,
+        "posts_per_s": sum(o["acks"] for o in outs) / args.seconds,
+        "errors_per_s": sum(o["errors"] for o in outs) / args.seconds,
+        "deliveries_per_s": sum(o["deliveries"] for o in outs) / args.seconds,
+        "dropped": sum(o["dropped"] for o in outs),
+        "ack_p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
+        "ack_p99_ms": 1000 * lat[int(len(lat) * 0.99)] if lat else None,
+        "server_cores": sum(cpu1[p] - cpu0[p] for p in pids) / elapsed,
+        "redis_cores": (cpu1[redis.proc.pid] - cpu0[redis.proc.pid]) / elapsed,
+        "load_cores": sum(cpu1[p] - cpu0[p] for p in loaders) / elapsed,
+        "other_cores": (busy1 - busy0 - sum(cpu1[p] - cpu0[p] for p in cpu0)) / elapsed,
+        "spread": spread,
+    }
+
+
+# Kill: how long until the viewers of a killed worker are back
+
+
+async def _resumer(ws_base: str, out: dict[str, Any], kill_at: Any) -> None:
+    import orjson
+    import websockets
+
+    last_seq = 0
+    since: int | None = None
+    backoff = 0.1
+    while not out["stop"]:
+        url = ws_base + (f"?since={since}" if since is not None else "")
+        try:
+            ws = await websockets.connect(url, compression=None, max_size=None, open_timeout=5)
+        except (OSError, websockets.WebSocketException):
+            await asyncio.sleep(backoff * (0.5 + random.random()))  # jittered, like the player
+            backoff = min(backoff * 2, 2.0)
+            continue
+        backoff = 0.1
+        back_pending = since is not None
+        try:
+            async for message in ws:
+                for ev in orjson.loads(message):
+                    t = ev.get("t")
+                    if t == "hello":
+                        if since is None:
+                            last_seq = ev["seq"]
+                        else:
+                            if not ev["resumed"]:
+                                out["not_resumed"] += 1
+                            out["hello_s"].append(time.time() - kill_at.value)
+                        continue
+                    seq = ev.get("seq")
+                    if seq is None:
+                        continue
+                    if seq != last_seq + 1:
+                        out["gaps"] += 1
+                    last_seq = seq
+                    if back_pending:
+                        out["live_s"].append(time.time() - kill_at.value)
+                        back_pending = False
+        except websockets.ConnectionClosed:
+            pass
+        if out["stop"]:
+            break
+        out["cut"] += 1
+        since = last_seq
+        await asyncio.sleep(random.random() * 0.05)  # first retry almost at once, jittered
+    out["last_seq"].append(last_seq)
+
+
+def kill_main(cfg: dict[str, Any], ready: Any, kill_at: Any, stop: Any, results: Any) -> None:
+    import uvloop
+
+    uvloop.install()
+
+    async def main() -> dict[str, Any]:
+        out: dict[str, Any] = {"stop": False, "cut": 0, "gaps": 0, "not_resumed": 0, "hello_s": [], "live_s": [],
+                               "last_seq": []}
+        tasks = [asyncio.create_task(_resumer(cfg["ws"], out, kill_at)) for _ in range(cfg["viewers"])]
+        await asyncio.sleep(2)
+        ready.release()
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        await asyncio.sleep(1.0)  # the last posts reach everyone
+        out["stop"] = True
+        await asyncio.wait(tasks, timeout=5)
+        for t in tasks:
+            t.cancel()
+        return out
+
+    results.put(asyncio.run(main()))
+
+
+def run_kill(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    redis = Redis()
+    server = Server(redis.url, 2, "benchkill:")
+    ctx = mp.get_context("spawn")
+    procs = []
+    try:
+        room = "killroom"
+        make_room(server.url, room)
+        ready, stop, results, kill_at = ctx.Semaphore(0), ctx.Event(), ctx.Queue(), ctx.Value("d", 0.0)
+        ws = server.url.replace("http://", "ws://") + f"/ws/{room}"
+        for _ in range(args.load_procs):
+            cfg = {"ws": ws, "viewers": args.kill_viewers // args.load_procs}
+            p = ctx.Process(target=kill_main, args=(cfg, ready, kill_at, stop, results), daemon=True)
+            p.start()
+            procs.append(p)
+        for _ in procs:
+            if not ready.acquire(timeout=120):
+                raise RuntimeError("viewers did not connect")
+        pids = server.worker_pids()
+        spread = connections_per_pid(server.port, pids)
+        victim = pids[spread.index(max(spread))]  # the worker with the most viewers
+
+        async def post_and_kill() -> int:
+            import websockets
+
+            name = "killposter"
+            last = 0
+            i = 0
+            total = int(args.kill_seconds * 50)
+            while i < total:
+                try:
+                    async with websockets.connect(f"{ws}?token={token(name, name)}", compression=None) as poster:
+                        await poster.recv()
+                        while i < total:
+                            if i == 50:
+                                kill_at.value = time.time()
+                                os.kill(victim, signal.SIGKILL)
+                            await poster.send('{"t":"chat","id":"k%d","text":"tick %d"}' % (i, i))
+                            while True:
+                                msg = await asyncio.wait_for(poster.recv(), 10)
+                                found = re.search(r'"t":"ack","id":"k%d","seq":(\d+)' % i, msg)
+                                if found:
+                                    last = int(found.group(1))
+                                    break
+                            i += 1
+                            await asyncio.sleep(0.02)
+                except (OSError, websockets.WebSocketException):
+                    i += 1  # the poster was on the victim: reconnect and go on (that post may be lost)
+                    await asyncio.sleep(0.05)
+            return last
+
+        last = asyncio.run(post_and_kill())
+        stop.set()
+        outs = [results.get(timeout=60) for _ in procs]
+        restarted = "killed by SIGKILL" in server.output()
+        healthy = httpx.get(server.url + "/healthz", timeout=5).status_code
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+        server.stop()
+        redis.stop()
+    hello = sorted(x for o in outs for x in o["hello_s"])
+    live = sorted(x for o in outs for x in o["live_s"])
+
+    def pct(xs: list[float], q: float) -> float | None:
+        return round(1000 * xs[min(len(xs) - 1, int(len(xs) * q))]) if xs else None
+
+    return {
+        "viewers": args.kill_viewers, "spread_before": spread, "cut": sum(o["cut"] for o in outs),
+        "hello_ms_p50": pct(hello, 0.5), "hello_ms_p95": pct(hello, 0.95), "hello_ms_max": pct(hello, 1.0),
+        "live_ms_p50": pct(live, 0.5), "live_ms_p95": pct(live, 0.95), "live_ms_max": pct(live, 1.0),
+        "gaps_or_duplicates": sum(o["gaps"] for o in outs), "not_resumed": sum(o["not_resumed"] for o in outs),
+        "all_at_last_seq": all(s >= last for o in outs for s in o["last_seq"]), "last_seq": last,
+        "worker_restarted": restarted, "healthz_after": healthy,
+    }
+
+
+def machine() -> str:
+    model = ""
+    with contextlib.suppress(OSError):
+        found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        model = found.group(1).strip() if found else ""
+    load = os.getloadavg()[0]
+    return (f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, Python {platform.python_version()}, "
+            f"load average {load:.1f} at start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--procs", default="1,2,4", help="worker counts to measure")
+    parser.add_argument("--viewers", type=int, default=200)
+    parser.add_argument("--posters", type=int, default=32)
+    parser.add_argument("--window", type=int, default=2, help="chat posts in flight per poster")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--load-procs", type=int, default=2)
+    parser.add_argument("--kill-viewers", type=int, default=200)
+    parser.add_argument("--kill-seconds", type=float, default=4.0)
+    parser.add_argument("--kill-only", action="store_true")
+    parser.add_argument("--no-kill", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    if not args.kill_only:
+        print(f"throughput: {args.viewers} viewers, {args.posters} posters x {args.window} in flight, "
+              f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up, load in {args.load_procs} processes")
+        header = ("procs", "posts/s", "x1", "deliveries/s", "x1", "ack p50 ms", "ack p99 ms",
+                  "server cores", "redis cores", "load cores", "others' cores", "viewers per worker", "dropped")
+        print(" | ".join(header))
+        base: dict[str, Any] | None = None
+        for n in [int(x) for x in args.procs.split(",")]:
+            r = run_throughput(n, args)
+            base = base or r
+            print(" | ".join(str(x) for x in (
+                n, round(r["posts_per_s"]), f"{r['posts_per_s'] / base['posts_per_s']:.2f}",
+                round(r["deliveries_per_s"]), f"{r['deliveries_per_s'] / base['deliveries_per_s']:.2f}",
+                _r(r["ack_p50_ms"]), _r(r["ack_p99_ms"]), f"{r['server_cores']:.2f}", f"{r['redis_cores']:.2f}",
+                f"{r['load_cores']:.2f}", f"{r['other_cores']:.2f}", r["spread"], r["dropped"],
+            )), flush=True)
+            if r["errors_per_s"]:
+                print(f"  ({r['errors_per_s']:.0f} error answers/s)")
+    if not args.no_kill:
+        r = run_kill(args)
+        print("kill one of 2 workers (SIGKILL), viewers reconnect + resume:")
+        for k, v in r.items():
+            print(f"  {k}: {v}")
+    return 0
+
+
+def _r(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The entrance lists live rooms with their viewers; in dev mode it starts a demo side by side."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support import unique_room
+from tests.web.pages import DESKTOP, HostApi, close, new_page, no_js_errors, open_player, say
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_entrance_lists_a_live_room_with_its_viewers_and_drops_it_when_it_ends(browser, server):
+    room = unique_room("web-lobby")
+    api = HostApi(server, room)
+    api.live_room("Lobby test show")
+    viewer = open_player(browser, server, room, "Joy")
+    page = new_page(browser, DESKTOP)
+    try:
+        page.goto(server.url + "/")
+        card = page.locator(f'li.room[data-room="{room}"]')
+        expect(card).to_contain_text("Lobby test show")
+        expect(card).to_contain_text("Hana")
+        expect(card.locator(".n")).to_have_text("1")  # Joy is watching (the list refreshes every 5 s)
+        card.locator("a").click()
+        expect(page).to_have_url(re.compile(f"/watch/{room}$"))
+        expect(page.locator("#roomTitle")).to_have_text("Lobby test show")
+
+        api.call("POST", "/stop", status=200)
+        expect(page.locator("#statusBadge")).to_have_text("ENDED")  # the player hears it too
+        expect(page.locator("#posterText")).to_have_text("The show has ended. Thanks for watching!")
+        page.goto(server.url + "/")
+        expect(page.locator("#rooms")).to_be_attached()
+        page.wait_for_function("() => document.querySelector('#count') !== null")
+        expect(page.locator(f'li.room[data-room="{room}"]')).to_have_count(0)
+        no_js_errors(page)
+    finally:
+        close(viewer, page)
+        api.close()
+
+
+def test_dev_demo_opens_the_panel_and_a_player_side_by_side(browser, server):
+    page = new_page(browser, DESKTOP)
+    try:
+        page.goto(server.url + "/")
+        page.click("#demoBtn")
+        expect(page.locator("#split")).to_be_visible()
+        room = page.locator("#splitTitle").inner_text()
+        assert re.fullmatch(r"demo-[0-9a-f]{6}", room), room
+        panel = page.frame_locator("#hostFrame")
+        player = page.frame_locator("#watchFrame")
+        expect(panel.locator("#statusBadge")).to_have_text("live")
+        expect(panel.locator("#pinTitle")).to_have_text("Panda mug")
+        expect(player.locator("#productTitle")).to_have_text("Panda mug")
+        expect(player.locator("#nameBtn")).to_have_text("Viewer")
+        player.locator("#chatInput").fill("hello from the demo")
+        player.locator("#chatInput").press("Enter")
+        expect(panel.locator("#chat li", has_text="hello from the demo")).to_have_count(1)
+        expect(panel.locator("#pinCount")).to_have_text("1 posters")
+        no_js_errors(page)
+    finally:
+        close(page)
+
+
+def test_player_lets_a_dev_viewer_change_name(browser, server):
+    room = unique_room("web-name")
+    api = HostApi(server, room)
+    api.live_room()
+    page = open_player(browser, server, room, "Kim")
+    try:
+        say(page, "as Kim")
+        expect(page.locator("#chat li.mine", has_text="as Kim")).to_have_count(1)
+        page.click("#nameBtn")
+        page.fill("#nameInput", "Kimberly")
+        page.click("#nameForm button[type=submit]")
+        expect(page.locator("#nameBtn")).to_have_text("Kimberly")
+        say(page, "as Kimberly")
+        expect(page.locator("#chat li.mine", has_text="as Kimberly").locator(".who")).to_have_text("Kimberly")
+        expect(page.locator("#chat li.line")).to_have_count(2)  # the reconnect repeats nothing
+        page.reload()
+        expect(page.locator("#nameBtn")).to_have_text("Kimberly")  # kept in localStorage
+    finally:
+        close(page)
+        api.close()
