@@ -81,8 +81,21 @@ class Redis:
         self.dir = tempfile.mkdtemp(prefix="bench-scale-redis-")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-             "--appendonly", "yes", "--appendfsync", "everysec"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+            ],
             stdout=subprocess.DEVNULL,
         )
         import redis
@@ -112,12 +125,33 @@ class Server:
         # No per-user limits: a few poster connections stand for a crowd. The duplicate window is
         # short because each poster posts far faster than a person can (5 per 10 s by default), and
         # the per-user duplicate-check state grows with the posts inside the window.
-        env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0",
-               "LIVE_DUPLICATE_WINDOW_MS": "1000", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "LIVE_KEY_PREFIX": prefix,
+            "LIVE_CHAT_RATE_POSTS": "0",
+            "LIVE_FRAMES_PER_S": "0",
+            "LIVE_DUPLICATE_WINDOW_MS": "1000",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "live", "serve", "--port", "0", "--redis-url", redis_url, "--secret", SECRET,
-             "--workers", str(workers)],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "live",
+                "serve",
+                "--port",
+                "0",
+                "--redis-url",
+                redis_url,
+                "--secret",
+                SECRET,
+                "--workers",
+                str(workers),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
         )
         self.workers = workers
         deadline = time.monotonic() + 30
@@ -189,7 +223,10 @@ def make_room(url: str, room: str) -> None:
     import httpx
 
     headers = {"Authorization": "Bearer " + token("Host", "host", "host", room)}
-    assert httpx.put(f"{url}/api/rooms/{room}", json={"title": "Bench"}, headers=headers).status_code in (200, 201)
+    assert httpx.put(f"{url}/api/rooms/{room}", json={"title": "Bench"}, headers=headers).status_code in (
+        200,
+        201,
+    )
     assert httpx.post(f"{url}/api/rooms/{room}/start", headers=headers).status_code == 200
 
 
@@ -232,7 +269,7 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
             rid = f"{name}-{n}"
             n += 1
             sent[rid] = time.monotonic()
-            await ws.send('{"t":"chat","id":"%s","text":"%s says %d"}' % (rid, name, n))
+            await ws.send(f'{{"t":"chat","id":"{rid}","text":"{name} says {n}"}}')
 
         for _ in range(cfg["window"]):
             await send()
@@ -246,7 +283,7 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
                     if started is None:
                         continue
                     if measuring():
-                        stats["acks" if '"t":"ack","id":"%s"' % rid in message else "errors"] += 1
+                        stats["acks" if f'"t":"ack","id":"{rid}"' in message else "errors"] += 1
                         if random.random() < 0.05:
                             stats["lat"].append(now - started)
                     if now < window[1]:
@@ -262,8 +299,9 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
     posters = []
     for i in range(cfg["posters"]):
         name = f"p{cfg['index']}x{i}"
-        ws = await websockets.connect(f"{ws_base}?token={token(name, name)}", compression=None, max_size=None,
-                                      open_timeout=30)
+        ws = await websockets.connect(
+            f"{ws_base}?token={token(name, name)}", compression=None, max_size=None, open_timeout=30
+        )
         await ws.recv()
         posters.append((ws, name))
     ready.release()
@@ -294,9 +332,14 @@ def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
         ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
         for i in range(args.load_procs):
             cfg = {
-                "ws": server.url.replace("http://", "ws://"), "room": room, "index": i,
-                "viewers": args.viewers // args.load_procs, "posters": args.posters // args.load_procs,
-                "window": args.window, "warmup": args.warmup, "seconds": args.seconds,
+                "ws": server.url.replace("http://", "ws://"),
+                "room": room,
+                "index": i,
+                "viewers": args.viewers // args.load_procs,
+                "posters": args.posters // args.load_procs,
+                "window": args.window,
+                "warmup": args.warmup,
+                "seconds": args.seconds,
             }
             p = ctx.Process(target=load_main, args=(cfg, ready, go, results), daemon=True)
             p.start()
@@ -398,8 +441,15 @@ def kill_main(cfg: dict[str, Any], ready: Any, kill_at: Any, stop: Any, results:
     uvloop.install()
 
     async def main() -> dict[str, Any]:
-        out: dict[str, Any] = {"stop": False, "cut": 0, "gaps": 0, "not_resumed": 0, "hello_s": [], "live_s": [],
-                               "last_seq": []}
+        out: dict[str, Any] = {
+            "stop": False,
+            "cut": 0,
+            "gaps": 0,
+            "not_resumed": 0,
+            "hello_s": [],
+            "live_s": [],
+            "last_seq": [],
+        }
         tasks = [asyncio.create_task(_resumer(cfg["ws"], out, kill_at)) for _ in range(cfg["viewers"])]
         await asyncio.sleep(2)
         ready.release()
@@ -447,16 +497,18 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
             total = int(args.kill_seconds * 50)
             while i < total:
                 try:
-                    async with websockets.connect(f"{ws}?token={token(name, name)}", compression=None) as poster:
+                    async with websockets.connect(
+                        f"{ws}?token={token(name, name)}", compression=None
+                    ) as poster:
                         await poster.recv()
                         while i < total:
                             if i == 50:
                                 kill_at.value = time.time()
                                 os.kill(victim, signal.SIGKILL)
-                            await poster.send('{"t":"chat","id":"k%d","text":"tick %d"}' % (i, i))
+                            await poster.send(f'{{"t":"chat","id":"k{i}","text":"tick {i}"}}')
                             while True:
-                                msg = await asyncio.wait_for(poster.recv(), 10)
-                                found = re.search(r'"t":"ack","id":"k%d","seq":(\d+)' % i, msg)
+                                msg = str(await asyncio.wait_for(poster.recv(), 10))
+                                found = re.search(rf'"t":"ack","id":"k{i}","seq":(\d+)', msg)
                                 if found:
                                     last = int(found.group(1))
                                     break
@@ -486,12 +538,21 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
         return round(1000 * xs[min(len(xs) - 1, int(len(xs) * q))]) if xs else None
 
     return {
-        "viewers": args.kill_viewers, "spread_before": spread, "cut": sum(o["cut"] for o in outs),
-        "hello_ms_p50": pct(hello, 0.5), "hello_ms_p95": pct(hello, 0.95), "hello_ms_max": pct(hello, 1.0),
-        "live_ms_p50": pct(live, 0.5), "live_ms_p95": pct(live, 0.95), "live_ms_max": pct(live, 1.0),
-        "gaps_or_duplicates": sum(o["gaps"] for o in outs), "not_resumed": sum(o["not_resumed"] for o in outs),
-        "all_at_last_seq": all(s >= last for o in outs for s in o["last_seq"]), "last_seq": last,
-        "worker_restarted": restarted, "healthz_after": healthy,
+        "viewers": args.kill_viewers,
+        "spread_before": spread,
+        "cut": sum(o["cut"] for o in outs),
+        "hello_ms_p50": pct(hello, 0.5),
+        "hello_ms_p95": pct(hello, 0.95),
+        "hello_ms_max": pct(hello, 1.0),
+        "live_ms_p50": pct(live, 0.5),
+        "live_ms_p95": pct(live, 0.95),
+        "live_ms_max": pct(live, 1.0),
+        "gaps_or_duplicates": sum(o["gaps"] for o in outs),
+        "not_resumed": sum(o["not_resumed"] for o in outs),
+        "all_at_last_seq": all(s >= last for o in outs for s in o["last_seq"]),
+        "last_seq": last,
+        "worker_restarted": restarted,
+        "healthz_after": healthy,
     }
 
 
@@ -501,13 +562,18 @@ def machine() -> str:
         found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
         model = found.group(1).strip() if found else ""
     load = os.getloadavg()[0]
-    return (f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, Python {platform.python_version()}, "
-            f"load average {load:.1f} at start")
+    return (
+        f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, Python {platform.python_version()}, "
+        f"load average {load:.1f} at start"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--procs", default="1,2,4", help="worker counts to measure")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds over --procs (the summary takes medians)"
+    )
     parser.add_argument("--viewers", type=int, default=200)
     parser.add_argument("--posters", type=int, default=32)
     parser.add_argument("--window", type=int, default=2, help="chat posts in flight per poster")
@@ -516,34 +582,75 @@ def main() -> int:
     parser.add_argument("--load-procs", type=int, default=2)
     parser.add_argument("--kill-viewers", type=int, default=200)
     parser.add_argument("--kill-seconds", type=float, default=4.0)
+    parser.add_argument("--kill-repeat", type=int, default=1)
     parser.add_argument("--kill-only", action="store_true")
     parser.add_argument("--no-kill", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if not args.kill_only:
-        print(f"throughput: {args.viewers} viewers, {args.posters} posters x {args.window} in flight, "
-              f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up, load in {args.load_procs} processes")
-        header = ("procs", "posts/s", "x1", "deliveries/s", "x1", "ack p50 ms", "ack p99 ms",
-                  "server cores", "redis cores", "load cores", "others' cores", "viewers per worker", "dropped")
-        print(" | ".join(header))
-        base: dict[str, Any] | None = None
-        for n in [int(x) for x in args.procs.split(",")]:
-            r = run_throughput(n, args)
-            base = base or r
-            print(" | ".join(str(x) for x in (
-                n, round(r["posts_per_s"]), f"{r['posts_per_s'] / base['posts_per_s']:.2f}",
-                round(r["deliveries_per_s"]), f"{r['deliveries_per_s'] / base['deliveries_per_s']:.2f}",
-                _r(r["ack_p50_ms"]), _r(r["ack_p99_ms"]), f"{r['server_cores']:.2f}", f"{r['redis_cores']:.2f}",
-                f"{r['load_cores']:.2f}", f"{r['other_cores']:.2f}", r["spread"], r["dropped"],
-            )), flush=True)
-            if r["errors_per_s"]:
-                print(f"  ({r['errors_per_s']:.0f} error answers/s)")
+        throughput(args)
     if not args.no_kill:
-        r = run_kill(args)
-        print("kill one of 2 workers (SIGKILL), viewers reconnect + resume:")
-        for k, v in r.items():
-            print(f"  {k}: {v}")
+        for i in range(args.kill_repeat):
+            r = run_kill(args)
+            print(f"kill one of 2 workers (SIGKILL), viewers reconnect + resume (round {i + 1}):")
+            for k, v in r.items():
+                print(f"  {k}: {v}")
     return 0
+
+
+def throughput(args: argparse.Namespace) -> None:
+    print(
+        f"throughput: {args.viewers} viewers, {args.posters} posters x {args.window} in flight, "
+        f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up, load in {args.load_procs} processes"
+    )
+    header = (
+        "round",
+        "procs",
+        "posts/s",
+        "deliveries/s",
+        "ack p50 ms",
+        "ack p99 ms",
+        "server cores",
+        "redis cores",
+        "load cores",
+        "others' cores",
+        "viewers per worker",
+        "dropped",
+        "errors/s",
+    )
+    print(" | ".join(header))
+    counts = [int(x) for x in args.procs.split(",")]
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    for round_ in range(args.repeat):
+        for n in counts:
+            r = run_throughput(n, args)
+            runs[n].append(r)
+            row = (
+                round_ + 1,
+                n,
+                round(r["posts_per_s"]),
+                round(r["deliveries_per_s"]),
+                _r(r["ack_p50_ms"]),
+                _r(r["ack_p99_ms"]),
+                f"{r['server_cores']:.2f}",
+                f"{r['redis_cores']:.2f}",
+                f"{r['load_cores']:.2f}",
+                f"{r['other_cores']:.2f}",
+                r["spread"],
+                r["dropped"],
+                round(r["errors_per_s"]),
+            )
+            print(" | ".join(str(x) for x in row), flush=True)
+    print("median over rounds | procs | posts/s | x1 | deliveries/s | x1 | server cores")
+    base = {k: statistics.median(r[k] for r in runs[counts[0]]) for k in ("posts_per_s", "deliveries_per_s")}
+    for n in counts:
+        posts = statistics.median(r["posts_per_s"] for r in runs[n])
+        deliveries = statistics.median(r["deliveries_per_s"] for r in runs[n])
+        cores = statistics.median(r["server_cores"] for r in runs[n])
+        print(
+            f"  | {n} | {posts:.0f} | {posts / base['posts_per_s']:.2f} | {deliveries:.0f} | "
+            f"{deliveries / base['deliveries_per_s']:.2f} | {cores:.2f}"
+        )
 
 
 def _r(x: float | None) -> str:

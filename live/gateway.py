@@ -166,9 +166,19 @@ class Gateway:
             self._settings.frames_per_s, self._settings.frames_burst, self._settings.flood_strikes
         )
         close_code = closecodes.NORMAL
+        # The reader is a task of its own so that a writer-side close (ban, too slow) can end it.
+        reader = asyncio.create_task(self._read_loop(websocket, conn, hub, guard))
+        done = asyncio.create_task(conn.done.wait())
         try:
-            close_code = await self._read_loop(websocket, conn, hub, guard)
+            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():
+                close_code = reader.result()
+            else:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
         finally:
+            done.cancel()
             hub.leave(conn)
             self._metrics.connections -= 1
             if conn.close_code is not None:
@@ -184,15 +194,9 @@ class Gateway:
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection, hub: Any, guard: FloodGuard) -> int:
         max_bytes = self._settings.frame_max_bytes
-        done = asyncio.ensure_future(conn.done.wait())
         try:
             while True:
-                receive = asyncio.ensure_future(websocket.receive())
-                finished, _ = await asyncio.wait({receive, done}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in finished:
-                    receive.cancel()
-                    return conn.close_code or closecodes.NORMAL
-                message = receive.result()
+                message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return int(message.get("code", closecodes.NORMAL))
                 data = message.get("text")
@@ -209,8 +213,6 @@ class Gateway:
                     return closecodes.POLICY_FLOOD
         except WebSocketDisconnect as exc:
             return exc.code
-        finally:
-            done.cancel()
 
     async def _handle(self, data: str | bytes, conn: Connection, hub: Any, guard: FloodGuard) -> bool:
         """Answer one client frame. Returns False when the client must be cut off for flooding."""
@@ -235,14 +237,13 @@ class Gateway:
             if isinstance(cmd, ChatCommand):
                 text = normalize_chat_text(cmd.text)
                 seq = await self._store.post_chat(conn.room, conn.identity, text, now)
-                conn.push(events.encode_frame([events.Ack(cmd.id, {"seq": seq})]).decode())
+                # cmd.id matched REQUEST_ID_RE, so it needs no JSON escaping.
+                conn.push(f'[{{"t":"ack","id":"{cmd.id}","seq":{seq}}}]')
             elif isinstance(cmd, LikeCommand):
                 hub.add_likes(cmd.n)
             elif isinstance(cmd, BuyCommand):
-                order, _replayed = await self._store.buy(
-                    conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now
-                )
-                conn.push(events.encode_frame([events.Ack(cmd.id, {"order": order})]).decode())
+                order = await self._store.buy(conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now)
+                conn.push(f'[{{"t":"ack","id":"{cmd.id}","order":{order}}}]')
         except RoomError as err:
             self._metrics.error(err.code)
             conn.push(_error_frame(err, request_id))

@@ -226,7 +226,7 @@ class Supervisor:
 
 async def watch_parent(parent_pid: int, server: Any, interval_s: float = PARENT_CHECK_S) -> None:
     """Shut the worker down gracefully once its supervisor is gone (it was killed with SIGKILL)."""
-    while os.getppid() == parent_pid:
+    while os.getppid() == parent_pid:  # noqa: ASYNC110 (a kernel fact: nothing to wait on but time)
         await asyncio.sleep(interval_s)
     server.should_exit = True
 

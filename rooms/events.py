@@ -76,20 +76,6 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
-class Pong:
-    t: Literal["pong"] = "pong"
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    id: str
-    result: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"t": "ack", "id": self.id, **self.result}
-
-
-@dataclass(frozen=True, slots=True)
 class Error:
     code: str
     message: str

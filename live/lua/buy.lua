@@ -1,13 +1,16 @@
 -- Take an order atomically: idempotency, pin window, per-user limit, stock, tier price, record.
--- KEYS: meta events pin bought pin_orders orders order_ids requests pins buyers
+-- KEYS: meta events pin bought pin_orders orders order_ids requests pins buyers refunds
+-- Answers {'ok', order JSON, replayed (0|1), refund cents} or an error.
 -- ARGV: now maxlen user pin_id qty request_id order_id
-local meta, events, pin, bought, pin_orders, orders, order_ids, requests, pins, buyers =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local meta, events, pin, bought, pin_orders, orders, order_ids, requests, pins, buyers, refunds =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local now, maxlen, user, pin_id, qty = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
 local request_key, order_id = user .. ':' .. ARGV[6], ARGV[7]
 
 local earlier = redis.call('HGET', requests, request_key)
-if earlier then return {'ok', redis.call('HGET', orders, earlier), 1} end
+if earlier then
+  return {'ok', redis.call('HGET', orders, earlier), 1, tonumber(redis.call('HGET', refunds, earlier) or '0')}
+end
 if redis.call('HGET', pin, 'id') ~= pin_id then
   if redis.call('HEXISTS', pins, pin_id) == 1 then return fail('ended', 'that sale has ended') end
   return fail('no_such_pin', 'no pin ' .. pin_id .. ' in this room')
@@ -45,4 +48,4 @@ if left - qty == 0 then
   redis.call('HSET', pin, 'state', 'sold_out')
   emit(meta, events, maxlen, '{"t":"sold_out","pin":"' .. pin_id .. '"}')
 end
-return {'ok', order, 0}
+return {'ok', order, 0, 0}

@@ -8,14 +8,6 @@ def test_frames_are_arrays_and_drop_absent_optionals() -> None:
     assert frame == [{"t": "viewers", "n": 3}, {"t": "error", "code": "muted", "message": "you are muted"}]
 
 
-def test_ack_merges_its_result() -> None:
-    assert orjson.loads(events.encode_event(events.Ack("c1", {"seq": 4}))) == {
-        "t": "ack",
-        "id": "c1",
-        "seq": 4,
-    }
-
-
 def test_mod_event_omits_missing_fields() -> None:
     assert orjson.loads(events.encode_event(events.Moderation("slow", seconds=5))) == {
         "t": "mod",

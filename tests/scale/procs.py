@@ -23,7 +23,7 @@ import redis
 from redis.crc import key_slot
 
 from live.auth import make_token
-from tests.support import REPO, SECRET, Client, free_port
+from tests.support import REPO, SECRET, Client, ServerProc, free_port
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
@@ -48,7 +48,7 @@ async def await_until(pred: Any, timeout: float, what: str, interval: float = 0.
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-class LiveProc:
+class LiveProc(ServerProc):
     """`live serve` (one process, or a supervisor with --workers N) with its output in a file.
 
     Unlike tests.support.ServerProc the output goes to a log file, so a long fault test
@@ -139,12 +139,12 @@ class LiveProc:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
-    def stop(self, timeout: float = 15) -> int | None:
+    def stop(self) -> None:
         pids = list(self.worker_pids().values()) if self.workers > 1 else []
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
         for pid in pids:  # only if the supervisor died before its workers
@@ -152,7 +152,6 @@ class LiveProc:
                 if _alive(pid):
                     os.kill(pid, signal.SIGKILL)
         self._log.close()
-        return self.proc.returncode
 
     def cleanup(self) -> None:
         self.stop()

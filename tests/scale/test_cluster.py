@@ -65,7 +65,7 @@ async def test_rooms_on_every_shard_chat_and_listing(
         ack = await poster.request({"t": "chat", "id": "c1", "text": f"hi {room}"})
         assert ack["t"] == "ack", ack
         await viewers[i].next_of("chat", text=f"hi {room}")
-    listed = httpx.get(b.url + "/api/rooms", timeout=5).json()["rooms"]
+    listed = (await _get(b.url + "/api/rooms")).json()["rooms"]
     assert set(rooms) <= {r["id"] for r in listed}
     for c in viewers + posters:
         await c.close()
@@ -90,7 +90,7 @@ async def test_pins_prices_and_buying_across_processes(
         price = await watcher.next_of("price", timeout=10)
         assert (price["tier"], price["price_cents"]) == (1, 2000)
 
-        async def buy(n: int) -> dict[str, Any]:
+        async def buy(n: int, room: str = room) -> dict[str, Any]:
             server = (a, b)[n % 2]
             c = await Client.connect(server, room, server.token(name=f"B{n}", sub=f"b{n}"))
             try:
@@ -171,7 +171,7 @@ async def test_scripts_reload_after_script_flush(
         node.script_flush()
     for room in rooms:
         for server in (a, b):
-            r = httpx.get(f"{server.url}/api/rooms/{room}", timeout=5)  # snapshot script
+            r = await _get(f"{server.url}/api/rooms/{room}")  # snapshot script
             assert r.status_code == 200, r.text
         c = await Client.connect(b, room, b.token(name="Zed", sub="zed"))
         assert (await c.request({"t": "chat", "id": "c", "text": "after flush"}))["t"] == "ack"
@@ -213,6 +213,11 @@ async def test_viewer_follows_through_a_killed_process(
     assert got == list(range(got[0], seqs[-1] + 1))
     assert len(viewer.reconnects) == 1
     await poster.close()
+
+
+async def _get(url: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=5) as client:
+        return await client.get(url)
 
 
 async def _until(pred: Callable[[], bool]) -> None:

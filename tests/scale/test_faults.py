@@ -216,12 +216,10 @@ async def test_slow_redis_keeps_the_server_responsive(
     first = await poster.request({"t": "chat", "id": "c0", "text": "before"})
 
     for stall in ("DEBUG SLEEP 1.5", "CLIENT PAUSE 1500 WRITE"):
-        done = threading.Event()
 
         def stall_redis(cmd: str = stall) -> None:
             with contextlib.closing(redis.client()) as c:
                 c.execute_command(*cmd.split())
-            done.set()
 
         threading.Thread(target=stall_redis, daemon=True).start()
         await asyncio.sleep(0.2)
@@ -230,7 +228,7 @@ async def test_slow_redis_keeps_the_server_responsive(
             _timed(poster.request({"t": "chat", "id": f"c-{n}", "text": stall}, timeout=10))
         )
         # Meanwhile: pings on another socket and /metrics do not wait for Redis.
-        for i in range(3):
+        for _ in range(3):
             await pinger.send({"t": "ping"})
             _, took = await _timed(pinger.next_of("pong"))
             assert took < 0.3, f"{stall}: pong took {took:.2f} s"

@@ -60,7 +60,8 @@ async def test_viewers_through_nginx_survive_a_killed_backend(
         assert all(h["resumed"] for h in v.hellos[1:])
     assert sum(len(v.reconnects) for v in viewers) == on_a  # exactly the viewers that were on a moved
     # And the HTTP API still answers through nginx, from b.
-    assert httpx.get(front.url + f"/api/rooms/{room}", timeout=5).json()["seq"] == last
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.get(front.url + f"/api/rooms/{room}")).json()["seq"] == last
     await poster.close()
 
 

@@ -45,7 +45,7 @@ async def test_workers_share_one_port_and_one_room(start_live: Callable[..., Liv
         ack = await poster.request({"t": "chat", "id": f"c{i}", "text": f"hello {i}"})
         assert ack["t"] == "ack"
     for v in viewers:
-        await asyncio.wait_for(_until(lambda v=v: v.last_seq >= ack["seq"]), 10)
+        await asyncio.wait_for(_at_least(v, ack["seq"]), 10)
     histories = {tuple((e["seq"], e.get("text")) for e in v.durable) for v in viewers}
     assert len(histories) == 1  # the same events in the same order on both workers
     await poster.close()
@@ -92,7 +92,7 @@ async def test_killed_worker_is_restarted_and_its_viewers_resume(start_live: Cal
     last = posted[-1]
     viewers = [v for vs in by_pid.values() for v in vs]
     for v in viewers:
-        await asyncio.wait_for(_until(lambda v=v: v.last_seq >= last), 15)
+        await asyncio.wait_for(_at_least(v, last), 15)
     for v in viewers:
         await v.close()
         seqs = v.seqs()
@@ -105,8 +105,8 @@ async def test_killed_worker_is_restarted_and_its_viewers_resume(start_live: Cal
     await poster.close()
 
 
-async def _until(pred: Callable[[], bool]) -> None:
-    while not pred():
+async def _at_least(viewer: Resumer, seq: int) -> None:
+    while viewer.last_seq < seq:
         await asyncio.sleep(0.05)
 
 

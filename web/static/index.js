@@ -35,6 +35,7 @@ async function loadRooms() {
         el("span", { class: "initial" }, (r.host?.name || "?").slice(0, 1).toUpperCase())),
       el("div", { class: "room-title" }, r.title),
       el("div", { class: "room-host muted" }, r.host?.name || "")))));
+  document.body.dataset.loaded = "1";
 }
 
 async function startDemo() {

@@ -546,6 +546,31 @@ const video = {
       this.state = "playing";
       $("#sound").hidden = !$("#video").muted;
       renderPoster();
+      this.watchPackets(this.pc);
+    }
+  },
+
+  // When the host stops, the browser may take many seconds to call the connection failed.
+  // Packets that stop arriving say it sooner: 3 s without a video packet is a lost stream.
+  async watchPackets(pc) {
+    let last = -1;
+    let still = 0;
+    while (this.pc === pc) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (this.pc !== pc) return;
+      let packets = 0;
+      try {
+        const stats = await pc.getStats();
+        stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") packets += s.packetsReceived || 0; });
+      } catch {
+        return;
+      }
+      still = packets === last ? still + 1 : 0;
+      last = packets;
+      if (still >= 3 && this.pc === pc) {
+        this.lost();
+        return;
+      }
     }
   },
 
@@ -747,6 +772,12 @@ function bindUi() {
     try {
       const token = await devToken({ name, role: "viewer" });
       localStorage.setItem("live.name", name);
+      if (params.has("name")) {
+        // The chosen name wins over the one the link came with, also after a reload.
+        params.delete("name");
+        const qs = params.toString();
+        history.replaceState(null, "", location.pathname + (qs ? `?${qs}` : "") + location.hash);
+      }
       $("#nameForm").hidden = true;
       $("#composer").hidden = false;
       socket.close();

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Screenshots of the web pages for docs/screenshots/.
+
+Starts its own `live serve --dev` (bundled Redis, temporary data dir, free port), seeds a room
+with a pin, chat, likes and purchases, opens the player and the host panel at phone (390x844)
+and desktop (1366x900) sizes in Debian's Chromium, writes PNGs, and stops everything it started.
+
+    python scripts/screenshots.py [--out docs/screenshots] [--no-video]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, Page, sync_playwright
+from websockets.sync.client import ClientConnection, connect
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+ROOM = "showcase"
+PIN = {
+    "product": {"id": "panda-mug", "title": "Panda mug, hand-painted", "list_price_cents": 5900,
+                "image_url": "/static/img/panda-mug.svg"},
+    "stock": 50, "limit_per_user": 2, "starts_in_s": 0, "duration_s": 900,
+    "tiers": [{"at": 0, "price_cents": 4900}, {"at": 3, "price_cents": 3900},
+              {"at": 6, "price_cents": 2900}, {"at": 10, "price_cents": 1900}],
+    "count": "posters", "price_protection": True,
+}
+
+
+class Server:
+    """`live serve --dev` on a free port with a bundled Redis in a temporary directory."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="live-shots-")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "live", "serve", "--dev", "--port", "0", "--data-dir", self.dir],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
+        if not match:
+            self.stop()
+            raise SystemExit(f"live serve did not start: {line.strip()}")
+        self.url = match.group(1)
+        self.ws_url = self.url.replace("http://", "ws://")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit("live serve never became healthy")
+
+    def token(self, name: str, role: str = "viewer", room: str | None = None) -> str:
+        body: dict[str, Any] = {"name": name, "role": role}
+        if room:
+            body["room"] = room
+        return str(httpx.post(self.url + "/api/dev/token", json=body, timeout=5).json()["token"])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # it stops its bundled Redis on the way out
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Crowd:
+    """A few viewers on plain WebSockets who chat, like and buy."""
+
+    def __init__(self, server: Server, names: list[str]) -> None:
+        self.conns: dict[str, ClientConnection] = {}
+        for name in names:
+            url = f"{server.ws_url}/ws/{ROOM}?token={server.token(name)}"
+            self.conns[name] = connect(url, compression=None, open_timeout=10).__enter__()
+        self.n = 0
+
+    def request(self, name: str, frame: dict[str, Any]) -> dict[str, Any]:
+        self.n += 1
+        frame = {**frame, "id": f"r{self.n}"}
+        ws = self.conns[name]
+        ws.send(json.dumps(frame))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for event in json.loads(ws.recv(timeout=10)):
+                if event.get("id") == frame["id"]:
+                    return dict(event)
+        raise TimeoutError(frame)
+
+    def say(self, name: str, text: str) -> None:
+        self.request(name, {"t": "chat", "text": text})
+
+    def like(self, name: str, n: int) -> None:
+        self.conns[name].send(json.dumps({"t": "like", "n": n}))
+
+    def close(self) -> None:
+        for ws in self.conns.values():
+            with contextlib.suppress(Exception):
+                ws.close()
+
+
+def page(browser: Browser, viewport: dict[str, int], url: str) -> Page:
+    context = browser.new_context(viewport=viewport, device_scale_factor=1)
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    p.goto(url)
+    return p
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    parser.add_argument("--no-video", action="store_true", help="do not publish the fake camera")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    server = Server()
+    crowd: Crowd | None = None
+    try:
+        host_token = server.token("Mei", role="host", room=ROOM)
+        http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {host_token}"}, timeout=10)
+        http.put(f"/api/rooms/{ROOM}", json={"title": "Panda goods flash sale"}).raise_for_status()
+        http.post(f"/api/rooms/{ROOM}/start").raise_for_status()
+        pin = http.post(f"/api/rooms/{ROOM}/pins", json=PIN).json()
+
+        crowd = Crowd(server, ["Lin", "Mo", "Ana", "Kai", "Sol"])
+        crowd.say("Lin", "Hi Mei! Is the mug dishwasher safe?")
+        crowd.request("Lin", {"t": "buy", "pin": pin["id"], "qty": 1})
+        crowd.say("Mo", "That panda is so cute")
+        crowd.like("Mo", 10)
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+            try:
+                host = page(browser, DESKTOP, f"{server.url}/host/{ROOM}#token={host_token}")
+                host.wait_for_selector("#net[data-status=online]")
+                if not args.no_video:
+                    host.click("#camBtn")
+                    host.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+                    host.click("#publishBtn")
+                    with contextlib.suppress(Exception):
+                        host.wait_for_selector("#onAir:not([hidden])", timeout=15_000)
+
+                phone = page(browser, PHONE, f"{server.url}/watch/{ROOM}?name=Yue")
+                desk = page(browser, DESKTOP, f"{server.url}/watch/{ROOM}?name=Ren")
+                for viewer in (phone, desk):
+                    viewer.wait_for_selector("body[data-net=online]")
+                    if not args.no_video:
+                        with contextlib.suppress(Exception):
+                            viewer.wait_for_function("document.querySelector('#video').videoWidth > 0", timeout=20_000)
+                # Yue buys at the first price, then the crowd chats the price down (price protection).
+                phone.click("#buy")
+                phone.wait_for_selector("#mine .order")
+                crowd.say("Ana", "Three posters for the next price, come on!")
+                crowd.say("Kai", "Just bought two, love it")
+                crowd.request("Kai", {"t": "buy", "pin": pin["id"], "qty": 2})
+                desk.fill("#chatInput", "Does it come in black?")
+                desk.press("#chatInput", "Enter")
+                crowd.say("Sol", "Price dropped!!")
+                crowd.like("Ana", 8)
+                for viewer in (phone, desk):
+                    viewer.wait_for_function("document.querySelector('#priceNow').textContent.startsWith('¥29')")
+                # Fresh lines so the bullet screen is mid-flight in the pictures.
+                crowd.say("Lin", "Mei, show the bottom of the mug please")
+                crowd.say("Mo", "Ordered one for my sister")
+                phone.click("#like")
+                phone.wait_for_timeout(1800)
+                phone.screenshot(path=str(out / "player-phone.png"))
+                desk.screenshot(path=str(out / "player-desktop.png"))
+
+                host.wait_for_function("document.querySelectorAll('#orderRows tr[data-order]').length >= 3")
+                host.wait_for_timeout(4500)  # a few stats polls, so the charts have a line
+                host.screenshot(path=str(out / "host-desktop.png"))
+                host_phone = page(browser, PHONE, f"{server.url}/host/{ROOM}#token={host_token}")
+                host_phone.wait_for_selector("#net[data-status=online]")
+                host_phone.wait_for_timeout(2500)
+                host_phone.screenshot(path=str(out / "host-phone.png"), full_page=True)
+
+                lobby = page(browser, DESKTOP, f"{server.url}/")
+                lobby.wait_for_selector(f'li.room[data-room="{ROOM}"]')
+                lobby.screenshot(path=str(out / "entrance-desktop.png"))
+
+                # The end of the sale: the player is told the refund price protection owes.
+                http.delete(f"/api/rooms/{ROOM}/pins/{pin['id']}").raise_for_status()
+                phone.wait_for_selector(".refund:not(.pending)")
+                phone.wait_for_timeout(500)
+                phone.screenshot(path=str(out / "player-phone-ended.png"))
+            finally:
+                browser.close()
+        http.close()
+    finally:
+        if crowd is not None:
+            crowd.close()
+        server.stop()
+    for png in sorted(out.glob("*.png")):
+        print(f"wrote {png.relative_to(REPO) if png.is_relative_to(REPO) else png}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
