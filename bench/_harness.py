@@ -1,4 +1,4 @@
-"""Shared parts of the benchmarks: a redis-server and `live serve` started and stopped by pid,
+"""Shared parts of the benchmarks: the test suite's redis-server and `live serve` processes,
 process CPU from /proc, a minimal WebSocket reader for thousands of passive viewers."""
 
 from __future__ import annotations
@@ -6,19 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import re
-import shutil
-import signal
 import struct
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret-0123456789-abcdefghijklmnop"
+sys.path.insert(0, str(REPO))
+from tests.support import SECRET, RedisProc, ServerProc  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -28,95 +24,16 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / CLK_TCK
 
 
-class RedisServer:
-    def __init__(self, appendfsync: str = "everysec", port: int = 0) -> None:
-        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
-        self.port = port or free_port()
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.dir,
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                appendfsync,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True
-                ).stdout.strip()
-                == b"PONG"
-            ):
-                break
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start_redis(appendfsync: str = "everysec") -> RedisProc:
+    return RedisProc(appendfsync).start()
 
 
-class LiveServer:
-    def __init__(self, redis_url: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "live",
-                "serve",
-                "--port",
-                "0",
-                "--redis-url",
-                redis_url,
-                "--secret",
-                SECRET,
-            ],
-            stdout=subprocess.PIPE,
-            env={**os.environ, **(env or {})},
-            cwd=REPO,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        match = re.search(r"listening on http://([\d.]+):(\d+)", line)
-        if not match:
-            raise RuntimeError(f"server did not start: {line}")
-        self.host, self.port = match.group(1), int(match.group(2))
-        self.url = f"http://{self.host}:{self.port}"
-        time.sleep(0.5)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def start_server(redis_url: str, env: dict[str, str] | None = None) -> ServerProc:
+    """One `live serve` on the default key prefix, without --dev (as in production)."""
+    return ServerProc(redis_url, "live:", env, dev=False)
 
 
 def token(sub: str, role: str = "viewer", room: str | None = None) -> str:
-    sys.path.insert(0, str(REPO))
     from live.auth import make_token
 
     return make_token(SECRET, sub=sub, name=sub[:32], role=role, room=room, ttl_s=7200)

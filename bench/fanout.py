@@ -21,12 +21,12 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._harness import (
-    LiveServer,
-    RedisServer,
     cpu_seconds,
     open_passive,
     percentile,
     run,
+    start_redis,
+    start_server,
     token,
 )
 
@@ -143,8 +143,8 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="viewer processes")
     args = parser.parse_args()
 
-    redis = RedisServer()
-    server = LiveServer(
+    redis = start_redis()
+    server = start_server(
         redis.url,
         env={
             "LIVE_TICK_MS": str(args.tick_ms),

@@ -19,7 +19,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._harness import LiveServer, RedisServer, cpu_seconds, percentile, run, token
+from bench._harness import RedisProc, cpu_seconds, percentile, run, start_redis, start_server, token
 from live.keys import RoomKeys
 
 ROOM = "bench-sale"
@@ -83,7 +83,7 @@ async def _buyers(url: str, first: int, count: int, duration: float) -> dict[str
     return {"latencies": latencies, "units": units, "codes": codes}
 
 
-def redis_ceiling(redis: RedisServer, pipeline: int, clients: int = 50, requests: int = 200_000) -> float:
+def redis_ceiling(redis: RedisProc, pipeline: int, clients: int = 50, requests: int = 200_000) -> float:
     keys = RoomKeys("live:", "ceiling")
     script = (LUA / "_lib.lua").read_text() + "\n" + (LUA / "buy.lua").read_text()
     cli = ["redis-cli", "-p", str(redis.port)]
@@ -116,18 +116,7 @@ def redis_ceiling(redis: RedisServer, pipeline: int, clients: int = 50, requests
         ],
         capture_output=True,
     )
-    key_list = [
-        keys.meta,
-        keys.events,
-        keys.pin,
-        keys.bought,
-        keys.pin_orders,
-        keys.orders,
-        keys.order_ids,
-        keys.requests,
-        keys.pins,
-        keys.buyers,
-    ]
+    key_list = keys.buy_keys()
     out = subprocess.run(
         [
             "redis-benchmark",
@@ -161,8 +150,8 @@ def redis_ceiling(redis: RedisServer, pipeline: int, clients: int = 50, requests
     return float(match[-1]) if match else float("nan")
 
 
-def end_to_end(redis: RedisServer, buyers: int, duration: float, procs: int) -> dict[str, float]:
-    server = LiveServer(redis.url, env={"LIVE_FRAMES_PER_S": "0"})
+def end_to_end(redis: RedisProc, buyers: int, duration: float, procs: int) -> dict[str, float]:
+    server = start_server(redis.url, env={"LIVE_FRAMES_PER_S": "0"})
     try:
         headers = {"Authorization": f"Bearer {token('bench-host', 'host', ROOM)}"}
         httpx.put(f"{server.url}/api/rooms/{ROOM}", json={"title": "sale bench"}, headers=headers)
@@ -227,7 +216,7 @@ def main() -> None:
     )
     for fsync in args.fsync.split(","):
         for buyers in [int(x) for x in args.buyers.split(",")]:
-            redis = RedisServer(appendfsync=fsync)
+            redis = start_redis(appendfsync=fsync)
             try:
                 ceiling1 = redis_ceiling(redis, pipeline=1)
                 ceiling16 = redis_ceiling(redis, pipeline=16)

@@ -113,6 +113,59 @@ class RoomKeys:
         """Hash "<user>:<request id>" -> order id: idempotent buys."""
         return self._k("requests")
 
+    # The KEYS of each Lua script, in the order the script's header names them.
+
+    def chat_post_keys(self, user: str) -> list[str]:
+        return [
+            self.meta,
+            self.events,
+            self.recent,
+            self.mutes,
+            self.bans,
+            self.rate(user),
+            self.user(user),
+            self.pin,
+            self.posters,
+        ]
+
+    def moderate_keys(self) -> list[str]:
+        return [self.meta, self.events, self.mutes, self.bans, self.recent, self.deleted]
+
+    def snapshot_keys(self) -> list[str]:
+        return [self.meta, self.recent, self.mutes, self.bans, self.pin, self.events, self.viewers]
+
+    def pin_create_keys(self) -> list[str]:
+        return [
+            self.meta,
+            self.events,
+            self.pin,
+            self.posters,
+            self.bought,
+            self.pin_orders,
+            self.orders,
+            self.refunds,
+            self.pins,
+        ]
+
+    def pin_end_keys(self) -> list[str]:
+        """For pin_end.lua and pin_tick.lua."""
+        return [self.meta, self.events, self.pin, self.pin_orders, self.orders, self.refunds, self.pins]
+
+    def buy_keys(self) -> list[str]:
+        return [
+            self.meta,
+            self.events,
+            self.pin,
+            self.bought,
+            self.pin_orders,
+            self.orders,
+            self.order_ids,
+            self.requests,
+            self.pins,
+            self.buyers,
+            self.refunds,
+        ]
+
 
 def rooms_index(prefix: str) -> str:
     """Set of every room id (for the list of live rooms); outside any room's slot."""

@@ -146,7 +146,7 @@ class RoomStore:
         k = self.keys(room)
         reply = check(
             await self.scripts.snapshot(
-                keys=[k.meta, k.recent, k.mutes, k.bans, k.pin, k.events, k.viewers],
+                keys=k.snapshot_keys(),
                 args=[user, now_ms() if now is None else now],
             )
         )
@@ -183,17 +183,7 @@ class RoomStore:
         reply = check(
             await self.batcher.call(
                 self.scripts.chat_post,
-                [
-                    k.meta,
-                    k.events,
-                    k.recent,
-                    k.mutes,
-                    k.bans,
-                    k.rate(who.id),
-                    k.user(who.id),
-                    k.pin,
-                    k.posters,
-                ],
+                k.chat_post_keys(who.id),
                 [
                     now,
                     who.id,
@@ -214,7 +204,7 @@ class RoomStore:
         k = self.keys(room)
         reply = check(
             await self.scripts.moderate(
-                keys=[k.meta, k.events, k.mutes, k.bans, k.recent, k.deleted],
+                keys=k.moderate_keys(),
                 args=[
                     cmd.action.value,
                     cmd.user or "",
@@ -252,26 +242,13 @@ class RoomStore:
 
     # Pins and orders
 
-    def _pin_end_keys(self, k: RoomKeys) -> list[str]:
-        return [k.meta, k.events, k.pin, k.pin_orders, k.orders, k.refunds, k.pins]
-
     async def create_pin(self, room: str, spec: PinSpec, now: int) -> str:
         k = self.keys(room)
         pin_id = spec.id or f"p-{secrets.token_hex(4)}"
         tiers = [{"at": t.at, "price_cents": t.price_cents} for t in spec.tiers]
         reply = check(
             await self.scripts.pin_create(
-                keys=[
-                    k.meta,
-                    k.events,
-                    k.pin,
-                    k.posters,
-                    k.bought,
-                    k.pin_orders,
-                    k.orders,
-                    k.refunds,
-                    k.pins,
-                ],
+                keys=k.pin_create_keys(),
                 args=[
                     now,
                     self._maxlen,
@@ -294,16 +271,14 @@ class RoomStore:
 
     async def end_pin(self, room: str, pin_id: str, now: int) -> str:
         k = self.keys(room)
-        reply = check(
-            await self.scripts.pin_end(keys=self._pin_end_keys(k), args=[now, self._maxlen, pin_id])
-        )
+        reply = check(await self.scripts.pin_end(keys=k.pin_end_keys(), args=[now, self._maxlen, pin_id]))
         return str(reply[2])
 
     async def tick_pin(self, room: str, now: int) -> PinFigures | None:
         """Let time act on the room's pin; return its live figures (None without a pin)."""
         k = self.keys(room)
         return _pin_figures(
-            check(await self.scripts.pin_tick(keys=self._pin_end_keys(k), args=[now, self._maxlen]))
+            check(await self.scripts.pin_tick(keys=k.pin_end_keys(), args=[now, self._maxlen]))
         )
 
     async def room_figures(
@@ -316,7 +291,7 @@ class RoomStore:
             self.batcher.call(
                 self.scripts.viewers_report, [k.viewers, k.meta], [node, local_viewers, now, 5000]
             ),
-            self.batcher.call(self.scripts.pin_tick, self._pin_end_keys(k), [now, self._maxlen]),
+            self.batcher.call(self.scripts.pin_tick, k.pin_end_keys(), [now, self._maxlen]),
         )
         return int(report[0]), int(report[1]), _pin_figures(check(tick))
 
@@ -342,19 +317,7 @@ class RoomStore:
         reply = check(
             await self.batcher.call(
                 self.scripts.buy,
-                [
-                    k.meta,
-                    k.events,
-                    k.pin,
-                    k.bought,
-                    k.pin_orders,
-                    k.orders,
-                    k.order_ids,
-                    k.requests,
-                    k.pins,
-                    k.buyers,
-                    k.refunds,
-                ],
+                k.buy_keys(),
                 [now, self._maxlen, who.id, pin, qty, request_id, order_id],
             )
         )

@@ -29,19 +29,35 @@ from websockets.sync.client import ClientConnection, connect
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 ROOM = "showcase"
 PIN = {
-    "product": {"id": "panda-mug", "title": "Panda mug, hand-painted", "list_price_cents": 5900,
-                "image_url": "/static/img/panda-mug.svg"},
-    "stock": 50, "limit_per_user": 2, "starts_in_s": 0, "duration_s": 900,
-    "tiers": [{"at": 0, "price_cents": 4900}, {"at": 3, "price_cents": 3900},
-              {"at": 6, "price_cents": 2900}, {"at": 10, "price_cents": 1900}],
-    "count": "posters", "price_protection": True,
+    "product": {
+        "id": "panda-mug",
+        "title": "Panda mug, hand-painted",
+        "list_price_cents": 5900,
+        "image_url": "/static/img/panda-mug.svg",
+    },
+    "stock": 50,
+    "limit_per_user": 2,
+    "starts_in_s": 0,
+    "duration_s": 900,
+    "tiers": [
+        {"at": 0, "price_cents": 4900},
+        {"at": 3, "price_cents": 3900},
+        {"at": 6, "price_cents": 2900},
+        {"at": 10, "price_cents": 1900},
+    ],
+    "count": "posters",
+    "price_protection": True,
 }
 
 
@@ -52,7 +68,9 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="live-shots-")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "live", "serve", "--dev", "--port", "0", "--data-dir", self.dir],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
@@ -144,7 +162,9 @@ def main() -> int:
     crowd: Crowd | None = None
     try:
         host_token = server.token("Mei", role="host", room=ROOM)
-        http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {host_token}"}, timeout=10)
+        http = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {host_token}"}, timeout=10
+        )
         http.put(f"/api/rooms/{ROOM}", json={"title": "Panda goods flash sale"}).raise_for_status()
         http.post(f"/api/rooms/{ROOM}/start").raise_for_status()
         pin = http.post(f"/api/rooms/{ROOM}/pins", json=PIN).json()
@@ -173,7 +193,9 @@ def main() -> int:
                     viewer.wait_for_selector("body[data-net=online]")
                     if not args.no_video:
                         with contextlib.suppress(Exception):
-                            viewer.wait_for_function("document.querySelector('#video').videoWidth > 0", timeout=20_000)
+                            viewer.wait_for_function(
+                                "document.querySelector('#video').videoWidth > 0", timeout=20_000
+                            )
                 # Yue buys at the first price, then the crowd chats the price down (price protection).
                 phone.click("#buy")
                 phone.wait_for_selector("#mine .order")
@@ -185,7 +207,9 @@ def main() -> int:
                 crowd.say("Sol", "Price dropped!!")
                 crowd.like("Ana", 8)
                 for viewer in (phone, desk):
-                    viewer.wait_for_function("document.querySelector('#priceNow').textContent.startsWith('¥29')")
+                    viewer.wait_for_function(
+                        "document.querySelector('#priceNow').textContent.startsWith('¥29')"
+                    )
                 # Fresh lines so the bullet screen is mid-flight in the pictures.
                 crowd.say("Lin", "Mei, show the bottom of the mug please")
                 crowd.say("Mo", "Ordered one for my sister")
@@ -200,7 +224,9 @@ def main() -> int:
                 host_phone = page(browser, PHONE, f"{server.url}/host/{ROOM}#token={host_token}")
                 host_phone.wait_for_selector("#net[data-status=online]")
                 host_phone.wait_for_timeout(2500)
-                host_phone.screenshot(path=str(out / "host-phone.png"), full_page=True)
+                host_phone.screenshot(path=str(out / "host-phone.png"))
+                host_phone.locator("#chatCard").scroll_into_view_if_needed()
+                host_phone.screenshot(path=str(out / "host-phone-chat.png"))
 
                 lobby = page(browser, DESKTOP, f"{server.url}/")
                 lobby.wait_for_selector(f'li.room[data-room="{ROOM}"]')

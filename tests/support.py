@@ -120,6 +120,9 @@ class ServerProc:
         self.prefix = prefix
         self.secret = SECRET
         full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # The server's log, kept for reading when a test fails (path printed by the fixture).
+        self.log_path = Path(tempfile.mkstemp(prefix="live-serve-", suffix=".log")[1])
+        self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -136,7 +139,7 @@ class ServerProc:
                 *(args or []),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=self._log,
             env=full_env,
             cwd=REPO,
         )
@@ -144,10 +147,12 @@ class ServerProc:
         line = self.proc.stdout.readline().decode()
         match = re.search(r"listening on (http://[\d.]+:\d+)", line)
         if not match:
-            rest = self.proc.stdout.read().decode() if self.proc.poll() is not None else ""
-            raise RuntimeError(f"live serve did not start: {line}{rest}")
+            self.proc.wait(10)
+            raise RuntimeError(f"live serve did not start: {line}{self.log_path.read_text()}")
         self.url = match.group(1)
         self.ws_url = self.url.replace("http://", "ws://")
+        self.host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        self.port = int(port)
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
@@ -179,6 +184,7 @@ class ServerProc:
                 self.kill()
         if self.proc.stdout:
             self.proc.stdout.close()
+        self._log.close()
 
 
 def new_prefix() -> str:

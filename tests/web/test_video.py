@@ -18,8 +18,12 @@ def test_host_publishes_the_fake_camera_and_a_player_plays_it(browser, server):
     room = unique_room("web-video")
     api = HostApi(server, room)
     api.live_room("Video show")
-    probe = httpx.post(f"{server.url}/api/rooms/{room}/publish", json={"sdp": "", "type": "offer"},
-                       headers={"Authorization": f"Bearer {api.token}"}, timeout=10)
+    probe = httpx.post(
+        f"{server.url}/api/rooms/{room}/publish",
+        json={"sdp": "", "type": "offer"},
+        headers={"Authorization": f"Bearer {api.token}"},
+        timeout=10,
+    )
     if probe.status_code == 404:
         pytest.skip(f"video is not enabled on this server: {probe.text}")
     # Before anyone publishes the player shows a poster and keeps asking (409 conflict).

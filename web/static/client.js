@@ -43,6 +43,9 @@ export function money(cents) {
   return `${sign}¥${yuan}.${String(abs % 100).padStart(2, "0")}`;
 }
 
+/** Whole yuan without the cents ("¥49"), else as money(). For tight labels. */
+export const moneyShort = (cents) => (Math.round(cents) % 100 === 0 ? money(cents).slice(0, -3) : money(cents));
+
 /** "25", "25.5", "¥25.50" -> 2550 cents, or null when it is not a price. */
 export function parseMoney(text) {
   const t = String(text ?? "").trim().replace(/^¥/, "").replace(/,/g, "");

@@ -165,6 +165,7 @@ async function publish() {
     const answer = await hostApi("/publish", { method: "POST", body: offer });
     if (cam.pc !== pc) return;
     await pc.setRemoteDescription(answer);
+    $("#publishBtn").hidden = true;
     $("#unpublishBtn").hidden = false;
   } catch (err) {
     if (cam.pc === pc) unpublish();
@@ -178,6 +179,7 @@ function unpublish() {
   if (pc) pc.close();
   $("#onAir").hidden = true;
   $("#unpublishBtn").hidden = true;
+  $("#publishBtn").hidden = false;
   $("#publishBtn").disabled = !cam.stream;
   if (pc) camStatus("Video stopped. The preview stays on.");
 }
@@ -582,7 +584,7 @@ async function loadOrders() {
   $("#ordersCount").textContent = `${orders.length} · ${money(orders.reduce((n, o) => n + o.total_cents, 0))}`;
   const rows = orders.map((o) => el("tr", { dataset: { order: o.id } },
     el("td", { class: "num" }, timeOfDay(o.ts_ms)),
-    el("td", { class: "mono" }, o.id),
+    el("td", { class: "mono", title: o.id }, `…${o.id.slice(-8)}`),
     el("td", {}, state.names.get(o.user) || o.user),
     el("td", { class: "num" }, String(o.qty)),
     el("td", { class: "num" }, money(o.unit_price_cents)),
@@ -655,6 +657,9 @@ function onEvent(ev) {
       renderRoom();
       return;
     case "mod": return onMod(ev);
+    // Between two stats polls the socket's own counters keep the tiles current.
+    case "viewers": $("#fig-viewers").textContent = String(ev.n); return;
+    case "likes": $("#fig-likes").textContent = String(ev.total); return;
     case "error":
       if (!ev.id) flash(errorText(ev));
       return;

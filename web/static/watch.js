@@ -1,6 +1,6 @@
 // The player: /watch/{room}. Video, chat with a bullet screen, likes, and the pinned sale.
 import {
-  $, el, api, money, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
+  $, el, api, money, moneyShort, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
   RoomSocket, mergePin, fragmentToken, devToken, roomFromPath, gatheredOffer,
 } from "./client.js";
 
@@ -330,21 +330,30 @@ function renderPin({ priceDropped = false } = {}) {
 }
 
 function renderLadder(pin) {
+  // Steps are evenly spaced (a ladder, not a scale); the fill moves within the current step.
   const tiers = pin.tiers || [];
   const unit = pin.count_mode === "posts" ? "posts" : "posters";
   const steps = $("#ladderSteps");
   steps.replaceChildren();
-  const top = tiers.length > 1 ? tiers[tiers.length - 1].at : 1;
+  const last = tiers.length - 1;
+  const crowded = tiers.length > 5;
   tiers.forEach((tier, i) => {
     const reached = i <= pin.tier;
+    const labelled = !crowded || i === 0 || i === last || i === pin.tier || i === pin.tier + 1;
     steps.append(el("li", {
-      class: `step${reached ? " reached" : ""}${i === pin.tier ? " current" : ""}`,
-      style: { left: `${tiers.length > 1 ? (tier.at / top) * 100 : 0}%` },
-      title: `${tier.at} ${unit}: ${money(tier.price_cents)}`,
-    }, el("span", { class: "step-price" }, money(tier.price_cents)), el("span", { class: "step-at" }, String(tier.at))));
+      class: `step${reached ? " reached" : ""}${i === pin.tier ? " current" : ""}${labelled ? "" : " quiet"}`,
+      style: { left: `${last > 0 ? (i / last) * 100 : 0}%` },
+      title: `from ${tier.at} ${unit}: ${money(tier.price_cents)}`,
+    }, el("span", { class: "step-price" }, moneyShort(tier.price_cents))));
   });
   $("#ladder").hidden = tiers.length < 2;
-  $("#ladderFill").style.width = `${tiers.length > 1 ? Math.min(100, (pin.count / top) * 100) : 100}%`;
+  let fill = 100;
+  if (last > 0 && pin.tier < last) {
+    const from = tiers[pin.tier].at, to = tiers[pin.tier + 1].at;
+    const within = Math.min(1, Math.max(0, (pin.count - from) / Math.max(1, to - from)));
+    fill = ((pin.tier + within) / last) * 100;
+  }
+  $("#ladderFill").style.width = `${fill}%`;
   const next = tiers[pin.tier + 1];
   const box = $("#nextTier");
   const shown = displayState(pin);
@@ -357,6 +366,8 @@ function renderLadder(pin) {
     box.title = pin.count_mode === "posts"
       ? "Every chat line counts toward the next price."
       : "Every person who chats counts once toward the next price.";
+  } else if (shown === "ended") {
+    box.textContent = `Final price ${money(pin.price_cents)} · ${pin.count} ${unit}`;
   } else if (!next) {
     box.textContent = `Lowest price reached · ${pin.count} ${unit}`;
   } else {
@@ -416,9 +427,10 @@ function renderMine() {
   }
   box.hidden = false;
   const final = pin.state === "ended" ? (finalOf(pin.id) ?? pin.price_cents) : null;
-  const rows = orders.map((o) => el("li", { class: "order", dataset: { order: o.id } },
-    el("span", {}, `Order ${o.id}`),
-    el("span", {}, `${o.qty} × ${money(o.unit_price_cents)} = `, el("b", {}, money(o.total_cents)))));
+  const rows = orders.map((o) => el("li", { class: "order", dataset: { order: o.id }, title: `Order ${o.id}` },
+    el("span", {}, `${o.qty} × ${money(o.unit_price_cents)}`),
+    el("span", { class: "order-id" }, `#${o.id.slice(-6)}`),
+    el("b", {}, money(o.total_cents))));
   const paid = orders.reduce((n, o) => n + o.total_cents, 0);
   let refundLine = null;
   if (final !== null && pin.price_protection) {
@@ -429,10 +441,10 @@ function renderMine() {
         : `The sale ended at ${money(final)}: you already paid the lowest price.`);
   } else if (pin.price_protection) {
     refundLine = el("div", { class: "refund pending" },
-      "Price protection: if the price falls further before the sale ends, you get the difference back.");
+      "Price protection: if the price falls further, you get the difference back.");
   }
   box.replaceChildren(
-    el("div", { class: "mine-head" }, `Your order${orders.length > 1 ? "s" : ""} · paid ${money(paid)}`),
+    el("div", { class: "mine-head" }, `Your order${orders.length > 1 ? "s" : ""}`, el("span", {}, `paid ${money(paid)}`)),
     el("ul", {}, rows), refundLine);
 }
 
@@ -813,6 +825,7 @@ async function main() {
   if (params.get("embed") === "1") document.body.classList.add("embed");
   bindUi();
   renderPoster();
+  api("/healthz").catch(() => {}); // its Date header tells how far this clock is off the server's
   const token = await identify();
   startSocket(token);
   renderComposer();
