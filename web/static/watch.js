@@ -394,8 +394,8 @@ function renderBuy() {
   if (!pin) return;
   const shown = displayState(pin);
   const bought = unitsBought(pin.id);
-  const room = Math.max(0, pin.limit_per_user - bought);
-  const limitHit = state.limitHit.has(pin.id) || room === 0;
+  const allowed = Math.max(0, pin.limit_per_user - bought); // units I may still buy
+  const limitHit = state.limitHit.has(pin.id) || allowed === 0;
   let label, key, enabled = false;
   if (state.buying) { label = "Buying…"; key = "buying"; }
   else if (shown === "upcoming") { label = `Starts in ${clock(pin.starts_at_ms - serverNow())}`; key = "upcoming"; }
@@ -405,14 +405,14 @@ function renderBuy() {
   else {
     enabled = true;
     key = bought ? "bought" : "buy";
-    const qty = Math.min(state.qty, room);
+    const qty = Math.min(state.qty, allowed);
     label = bought ? `Buy more · ${money(pin.price_cents * qty)}` : `Buy now · ${money(pin.price_cents * qty)}`;
   }
   button.textContent = label;
   button.dataset.state = key;
   button.disabled = !enabled;
-  state.qty = Math.max(1, Math.min(state.qty, room || 1));
-  qtyBox.hidden = !enabled || room < 2;
+  state.qty = Math.max(1, Math.min(state.qty, allowed || 1));
+  qtyBox.hidden = !enabled || allowed < 2;
   $("#qty").textContent = String(state.qty);
 }
 
@@ -444,7 +444,7 @@ function renderMine() {
       "Price protection: if the price falls further, you get the difference back.");
   }
   box.replaceChildren(
-    el("div", { class: "mine-head" }, `Your order${orders.length > 1 ? "s" : ""}`, el("span", {}, `paid ${money(paid)}`)),
+    el("div", { class: "my-orders-head" }, `Your order${orders.length > 1 ? "s" : ""}`, el("span", {}, `paid ${money(paid)}`)),
     el("ul", {}, rows), refundLine);
 }
 
