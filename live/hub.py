@@ -29,6 +29,14 @@ from rooms import events
 log = logging.getLogger("live.hub")
 
 
+def effective_tick_ms(tick_ms: int, connections: int, sends_per_s: int) -> float:
+    """The batching tick: ``tick_ms``, longer when one frame per tick to every viewer of this
+    process would exceed ``sends_per_s`` (sends, not events, are what a process pays for)."""
+    if not tick_ms or not sends_per_s:
+        return float(tick_ms)
+    return max(float(tick_ms), 1000 * connections / sends_per_s)
+
+
 class RoomHub:
     def __init__(
         self, room: str, store: RoomStore, reader_redis: Any, settings: Settings, metrics: Metrics
@@ -87,7 +95,6 @@ class RoomHub:
                 asyncio.create_task(self._read_stream(self.seq), name=f"hub-reader:{self.room}"),
                 asyncio.create_task(self._poll_ephemeral(), name=f"hub-poller:{self.room}"),
             ]
-            tick_s = self._settings.tick_ms / 1000
             last_flush = 0.0
             while True:
                 await self._wake.wait()
@@ -98,6 +105,7 @@ class RoomHub:
                     return
                 if self._joins:
                     await self._process_joins()
+                tick_s = self._tick_s()
                 if self._entries and tick_s:
                     delay = last_flush + tick_s - time.monotonic()
                     if delay > 0:
@@ -117,6 +125,10 @@ class RoomHub:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self.stopped.set()
+
+    def _tick_s(self) -> float:
+        s = self._settings
+        return effective_tick_ms(s.tick_ms, self._metrics.connections, s.sends_per_s) / 1000
 
     def _idle_expired(self) -> bool:
         if self.members or self._joins or self._idle_since is None:

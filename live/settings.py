@@ -18,6 +18,9 @@ class Settings:
     node_id: str = ""  # this process's name in shared counters; "" = random at start
 
     tick_ms: int = 50  # events within one tick go out as one frame; 0 = no batching
+    # Frames this process may send per second across all its viewers; the tick lengthens past
+    # tick_ms when there are more viewers than that allows (5,000 viewers -> 125 ms). 0 = no cap.
+    sends_per_s: int = 40_000
     ephemeral_ms: int = 250  # how often viewers/likes/stock/progress are refreshed
     outbox_max_bytes: int = 1 << 20  # a viewer further behind than this is disconnected (4008)
     history_keep: int = 2000  # durable events kept per room for resume (contract: >= 1000)
