@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -81,6 +82,10 @@ def _uvicorn_server(settings: Settings) -> Any:
     return uvicorn.Server(config)
 
 
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
     """Run the server until interrupted. ``on_ready(settings, url)`` runs once it listens.
 
@@ -126,6 +131,9 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
             print(f"live: listening on {url} (redis {redis_url})", flush=True)
             if callable(on_ready):
                 on_ready(settings, url)
+            # uvicorn re-raises SIGTERM once it has shut down gracefully; without a handler of
+            # ours that would kill the process before `finally` stops the bundled Redis.
+            signal.signal(signal.SIGTERM, _exit_quietly)
             server.run(sockets=[sock])
             return 0
         return _supervise(workers, sock, settings, url, on_ready)

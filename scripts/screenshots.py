@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from playwright.sync_api import Browser, Page, sync_playwright
 from websockets.sync.client import ClientConnection, connect
 
@@ -80,6 +81,8 @@ class Server:
             raise SystemExit(f"live serve did not start: {line.strip()}")
         self.url = match.group(1)
         self.ws_url = self.url.replace("http://", "ws://")
+        bundled = re.search(r"redis (redis://[\d.]+:\d+/\d+)", line)
+        self.redis_url = bundled.group(1) if bundled else None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
@@ -105,7 +108,19 @@ class Server:
                 self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
+        self._stop_bundled_redis()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_bundled_redis(self) -> None:
+        # `live serve` exits on SIGTERM without stopping its bundled redis-server (uvicorn
+        # re-raises the signal after its graceful shutdown, so the CLI's `finally` never
+        # runs). Stop the one this server printed, so nothing we started outlives us.
+        if not self.redis_url:
+            return
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=1)
+        with contextlib.suppress(redis.RedisError):
+            client.shutdown(nosave=True)
+        client.close()
 
 
 class Crowd:

@@ -66,7 +66,8 @@ def test_redis_unreachable_is_one_clear_line() -> None:
     assert out.stderr.strip().count("\n") == 0 and "cannot reach Redis" in out.stderr
 
 
-def test_bundled_redis_runs_with_aof_and_stops_on_exit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_bundled_redis_runs_with_aof_and_stops_on_exit(tmp_path: Path, stop_signal: int) -> None:
     data = tmp_path / "data"
     proc = subprocess.Popen(
         [sys.executable, "-m", "live", "serve", "--port", "0", "--data-dir", str(data), "--secret", SECRET],
@@ -94,8 +95,9 @@ def test_bundled_redis_runs_with_aof_and_stops_on_exit(tmp_path: Path) -> None:
         client.close()
         assert any(p.name.startswith("appendonly") for p in data.iterdir())
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         proc.communicate(timeout=20)  # waits, and closes the pipes
+    assert proc.returncode == 0
     with socket.socket() as probe, pytest.raises(OSError):
         probe.settimeout(1)
         probe.connect(("127.0.0.1", redis_port))

@@ -215,7 +215,9 @@ async def test_slow_redis_keeps_the_server_responsive(
     pinger = await Client.connect(server, room, server.token(name="Pinger", sub="pinger"))
     first = await poster.request({"t": "chat", "id": "c0", "text": "before"})
 
-    for stall in ("DEBUG SLEEP 1.5", "CLIENT PAUSE 1500 WRITE"):
+    # A stall of 2 s; what needs no Redis must answer well within it (the bound leaves room for a
+    # busy shared machine), and what needs Redis must wait for it, then answer correctly.
+    for stall in ("DEBUG SLEEP 2", "CLIENT PAUSE 2000 WRITE"):
 
         def stall_redis(cmd: str = stall) -> None:
             with contextlib.closing(redis.client()) as c:
@@ -227,19 +229,23 @@ async def test_slow_redis_keeps_the_server_responsive(
         chat = asyncio.create_task(
             _timed(poster.request({"t": "chat", "id": f"c-{n}", "text": stall}, timeout=10))
         )
+        await asyncio.sleep(0.1)
+        assert not chat.done(), f"{stall}: the post should be waiting for Redis"
         # Meanwhile: pings on another socket and /metrics do not wait for Redis.
+        quick: list[float] = []
         for _ in range(3):
             await pinger.send({"t": "ping"})
             _, took = await _timed(pinger.next_of("pong"))
-            assert took < 0.3, f"{stall}: pong took {took:.2f} s"
+            assert took < 0.5, f"{stall}: pong took {took:.2f} s"
+            quick.append(took)
             async with httpx.AsyncClient(timeout=3) as http:
                 _, took = await _timed(http.get(server.url + "/metrics"))
-            assert took < 0.3, f"{stall}: /metrics took {took:.2f} s"
-            await asyncio.sleep(0.1)
-        assert not chat.done(), f"{stall}: the post should be waiting for Redis"
+            assert took < 0.5, f"{stall}: /metrics took {took:.2f} s"
+            quick.append(took)
         ack, took = await chat
         assert ack["t"] == "ack", ack
-        assert 0.5 < took < 5
+        assert 1.0 < took < 5
+        print(f"{stall}: pong and /metrics at most {max(quick) * 1000:.0f} ms; acked after {took:.2f} s")
         await asyncio.sleep(0.1)
     await await_until(_is(server.url + "/healthz", 200), 5, "/healthz 200")
     last = await poster.request({"t": "chat", "id": "c-last", "text": "after"})
@@ -250,8 +256,8 @@ async def test_slow_redis_keeps_the_server_responsive(
     assert seqs == list(range(first["seq"], last["seq"] + 1))
     assert [e["text"] for e in viewer.durable] == [
         "before",
-        "DEBUG SLEEP 1.5",
-        "CLIENT PAUSE 1500 WRITE",
+        "DEBUG SLEEP 2",
+        "CLIENT PAUSE 2000 WRITE",
         "after",
     ]
     await poster.close()

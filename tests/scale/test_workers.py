@@ -29,6 +29,7 @@ async def _viewers_on_every_worker(
         by_pid.setdefault(owner, []).append(viewer)
         if len(by_pid) >= need and i >= 3:
             break
+        await asyncio.sleep(0.02)  # whichever worker is idle accepts next
     return by_pid
 
 
