@@ -15,13 +15,14 @@ from typing import Any
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from live.api import Api, error_response
-from live.gateway import Gateway
+from live.gateway import Gateway, KeepRawSend
 from live.hub import HubRegistry
 from live.metrics import Metrics
 from live.redis_client import connect
@@ -136,7 +137,12 @@ def create_app(settings: Settings) -> Starlette:
         response.status_code = exc.status_code
         return response
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(KeepRawSend)],
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics

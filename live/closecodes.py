@@ -2,6 +2,7 @@
 
 NORMAL = 1000
 GOING_AWAY = 1001  # the server is shutting down; reconnect (to any process) and resume
+ABNORMAL = 1006  # the socket went away without a close (never sent; for metrics)
 POLICY_FLOOD = 1008  # kept flooding after rate_limited
 TOO_BIG = 1009  # a frame over 4 KiB
 SERVER_ERROR = 1011

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from live import closecodes
 from live.auth import Identity
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+RawSend = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Connection:
@@ -29,6 +31,8 @@ class Connection:
         send_text: SendText,
         close: Close,
         outbox_max_bytes: int,
+        raw_send: RawSend | None = None,
+        writable: Callable[[], bool] | None = None,
     ) -> None:
         self.room = room
         self.identity = identity
@@ -45,6 +49,11 @@ class Connection:
         self.close_code: int | None = None
         self.done = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._sending = False  # the writer is inside a send
+        # The server's own ASGI send and its writability, when the server exposes it (uvicorn):
+        # a frame for an idle, writable socket is written at once, without the writer task.
+        self._raw_send = raw_send if writable is not None else None
+        self._writable = writable or (lambda: False)
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._run_writer(), name=f"writer:{self.room}")
@@ -63,6 +72,25 @@ class Connection:
             self._abort(closecodes.TOO_SLOW)
             return
         self._wake.set()
+
+    def can_send_now(self) -> bool:
+        """True when a frame can be written at once and in order: nothing queued, the socket drains."""
+        return (
+            self._raw_send is not None
+            and not self._outbox
+            and not self._sending
+            and not self.closed
+            and self._close_after is None
+            and self._writable()
+        )
+
+    async def send_now(self, frame: str) -> None:
+        """Write straight to a writable socket (so the send completes without suspending)."""
+        assert self._raw_send is not None
+        try:
+            await self._raw_send({"type": "websocket.send", "text": frame})
+        except Exception:
+            self._abort(closecodes.ABNORMAL)
 
     def _abort(self, code: int) -> None:
         """Drop the viewer now: its writer may be stuck on a socket that no longer drains."""
@@ -97,10 +125,12 @@ class Connection:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                self._sending = True
                 while self._outbox:
                     frame = self._outbox.popleft()
                     self._outbox_bytes -= len(frame)
                     await self._send_text(frame)
+                self._sending = False
                 if self._close_after is not None:
                     code, reason = self._close_after
                     self.close_code = code

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ from rooms.flood import FloodGuard
 from rooms.ids import ROOM_ID_RE
 
 log = logging.getLogger("live.gateway")
+RAW_SEND_KEY = "live.raw_send"
 
 
 def _error_frame(err: RoomError, request_id: str | None = None) -> str:
@@ -48,6 +50,31 @@ def effective_identity(identity: Identity | None, room: str) -> Identity | None:
     if identity is None or identity.role is Role.VIEWER or identity.acts_on(room):
         return identity
     return Identity(identity.id, identity.name, Role.VIEWER, identity.room)
+
+
+def raw_sender(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """The server's ASGI send and a writability test, where the server offers one.
+
+    uvicorn's websockets-sansio protocol suspends a send only while its transport is paused
+    (``writable`` cleared); when it is set, a send completes at once. Other servers: None.
+    """
+    raw = scope.get(RAW_SEND_KEY)
+    writable = getattr(getattr(raw, "__self__", None), "writable", None)
+    if raw is None or not isinstance(writable, asyncio.Event):
+        return {}
+    return {"raw_send": raw, "writable": writable.is_set}
+
+
+class KeepRawSend:
+    """Pure ASGI middleware: remember the server's own send on WebSocket scopes (see ``raw_sender``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            scope[RAW_SEND_KEY] = send
+        await self.app(scope, receive, send)
 
 
 def parse_since(raw: str | None) -> int | None:
@@ -151,6 +178,7 @@ class Gateway:
             send_text=websocket.send_text,
             close=close,
             outbox_max_bytes=self._settings.outbox_max_bytes,
+            **raw_sender(websocket.scope),
         )
         conn.push(self._hello(room, snap, identity, resumed))
         for note in notes:

@@ -111,7 +111,7 @@ class RoomHub:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 if self._entries or self._ephemeral:
-                    self._flush()
+                    await self._flush()
                     last_flush = time.monotonic()
         except asyncio.CancelledError:
             raise
@@ -214,7 +214,7 @@ class RoomHub:
             self._last_sent[kind] = value
             self._ephemeral[kind] = events.encode_event(event).decode()
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         entries, self._entries = self._entries, []
         ephemeral = list(self._ephemeral.values())
         self._ephemeral.clear()
@@ -244,13 +244,19 @@ class RoomHub:
             if conn.closed:
                 self.members.discard(conn)
                 continue
-            if not durable or conn.seq < durable[0][0]:
-                conn.push(shared)
-            else:
+            frame: str | None = shared
+            if durable and conn.seq >= durable[0][0]:
                 # Joined mid-batch: send only what it has not seen (rare; encoded for it alone).
                 rest = [ev for seq, ev in durable if seq > conn.seq] + ephemeral
-                if rest:
-                    conn.push("[" + ",".join(rest) + "]")
+                frame = "[" + ",".join(rest) + "]" if rest else None
+            if frame is not None:
+                # An idle socket that drains is written at once (this await does not suspend);
+                # any other is queued for its own writer, so no viewer can hold the room up.
+                if conn.can_send_now():
+                    self._metrics.frames_direct += 1
+                    await conn.send_now(frame)
+                else:
+                    conn.push(frame)
             if durable:
                 conn.seq = durable[-1][0]
         self._metrics.frames_out += len(self.members)

@@ -15,6 +15,7 @@ class Metrics:
     frames_in: int = 0
     events_in: dict[str, int] = field(default_factory=dict)
     frames_out: int = 0
+    frames_direct: int = 0  # of frames_out: written at once to an idle, writable socket
     deliveries_out: int = 0  # events x viewers they were sent to
     disconnects: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -55,6 +56,8 @@ class Metrics:
             *(f'live_events_in_total{{t="{k}"}} {v}' for k, v in sorted(self.events_in.items())),
             "# TYPE live_frames_out_total counter",
             f"live_frames_out_total {self.frames_out}",
+            "# TYPE live_frames_direct_total counter",
+            f"live_frames_direct_total {self.frames_direct}",
             "# TYPE live_event_deliveries_total counter",
             f"live_event_deliveries_total {self.deliveries_out}",
             "# TYPE live_disconnects_total counter",
