@@ -29,12 +29,17 @@ from rooms import events
 log = logging.getLogger("live.hub")
 
 
-def effective_tick_ms(tick_ms: int, connections: int, sends_per_s: int) -> float:
+def effective_tick_ms(tick_ms: int, connections: int, sends_per_s: int, last_flush_ms: float = 0.0) -> float:
     """The batching tick: ``tick_ms``, longer when one frame per tick to every viewer of this
-    process would exceed ``sends_per_s`` (sends, not events, are what a process pays for)."""
-    if not tick_ms or not sends_per_s:
-        return float(tick_ms)
-    return max(float(tick_ms), 1000 * connections / sends_per_s)
+    process would exceed ``sends_per_s`` (sends, not events, are what a process pays for), and
+    never shorter than twice the last flush, so fan-out leaves at least half of the event loop
+    to chat and buying whatever this machine's cost per send is."""
+    if not tick_ms:
+        return 0.0
+    tick = max(float(tick_ms), 2 * last_flush_ms)
+    if sends_per_s:
+        tick = max(tick, 1000 * connections / sends_per_s)
+    return tick
 
 
 class RoomHub:
@@ -54,6 +59,7 @@ class RoomHub:
         self._ephemeral: dict[str, str] = {}  # kind -> latest encoded event, not yet sent
         self._last_sent: dict[str, Any] = {}
         self._pending_likes = 0
+        self._last_flush_ms = 0.0  # how long the last fan-out held the event loop
         self._idle_since: float | None = None
         self._task: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
@@ -111,8 +117,11 @@ class RoomHub:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 if self._entries or self._ephemeral:
-                    await self._flush()
+                    # Stamped before the flush: a tick is measured start to start, so a flush
+                    # that takes long (thousands of viewers) does not add its length to the next wait.
                     last_flush = time.monotonic()
+                    await self._flush()
+                    self._last_flush_ms = (time.monotonic() - last_flush) * 1000
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -128,7 +137,9 @@ class RoomHub:
 
     def _tick_s(self) -> float:
         s = self._settings
-        return effective_tick_ms(s.tick_ms, self._metrics.connections, s.sends_per_s) / 1000
+        return (
+            effective_tick_ms(s.tick_ms, self._metrics.connections, s.sends_per_s, self._last_flush_ms) / 1000
+        )
 
     def _idle_expired(self) -> bool:
         if self.members or self._joins or self._idle_since is None:
