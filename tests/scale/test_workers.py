@@ -116,11 +116,9 @@ async def test_sigterm_drains_workers_and_exits_zero(start_live: Callable[..., L
     room, _ = await make_room(server)
     viewer = await Client.connect(server, room)
     pids = list(server.worker_pids().values())
-    started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     code = await asyncio.get_running_loop().run_in_executor(None, server.proc.wait, 15)
     assert code == 0
-    assert time.monotonic() - started < 10
     assert await viewer.closed() == 1012  # service restart: reconnect (elsewhere) and resume
     for pid in pids:
         wait_until(lambda p=pid: not os.path.exists(f"/proc/{p}"), 5, f"worker {pid} to exit")
