@@ -22,8 +22,7 @@ import httpx
 import redis
 from redis.crc import key_slot
 
-from live.auth import make_token
-from tests.support import REPO, SECRET, Client, ServerProc, free_port
+from tests.support import REPO, SECRET, Client, ServerProc, free_port, test_token
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
@@ -131,8 +130,7 @@ class LiveProc(ServerProc):
     def token(
         self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None
     ) -> str:
-        sub = sub or re.sub(r"[^A-Za-z0-9_-]", "", name.lower()) or "user"
-        return make_token(self.secret, sub=sub, name=name, role=role, room=room, ttl_s=3600)
+        return test_token(self.secret, role, room, name, sub)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -388,8 +386,7 @@ http {{
     def token(
         self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None
     ) -> str:
-        sub = sub or re.sub(r"[^A-Za-z0-9_-]", "", name.lower()) or "user"
-        return make_token(self.secret, sub=sub, name=name, role=role, room=room, ttl_s=3600)
+        return test_token(self.secret, role, room, name, sub)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
