@@ -9,8 +9,8 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
 
+from live.server import build_server
 from live.settings import Settings
 
 
@@ -62,26 +62,6 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _uvicorn_server(settings: Settings) -> Any:
-    """The app and its uvicorn server, built in the process that will run them."""
-    import uvicorn
-
-    from live.app import create_app
-
-    config = uvicorn.Config(
-        create_app(settings),
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,  # doubles CPU per delivery; batching is the lever instead
-        ws_max_size=settings.frame_max_bytes,
-        http="httptools",
-        loop="uvloop",
-        lifespan="on",
-        log_level=os.environ.get("LIVE_LOG_LEVEL", "warning"),
-        timeout_graceful_shutdown=3,
-    )
-    return uvicorn.Server(config)
-
-
 def _exit_quietly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -127,7 +107,7 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
         )
         url = f"http://{host}:{port}"
         if workers == 1:
-            server = _uvicorn_server(settings)
+            server = build_server(settings)
             print(f"live: listening on {url} (redis {redis_url})", flush=True)
             if callable(on_ready):
                 on_ready(settings, url)
@@ -152,7 +132,7 @@ def _supervise(workers: int, sock: socket.socket, settings: Settings, url: str, 
     parent = os.getpid()
 
     def worker_main(index: int) -> int:
-        return run_uvicorn_worker(_uvicorn_server(settings), sock, parent)
+        return run_uvicorn_worker(build_server(settings), sock, parent)
 
     print(f"live: listening on {url} (redis {settings.redis_url}, {workers} workers)", flush=True)
 

@@ -41,7 +41,7 @@ class Connection:
         self._send_text = send_text
         self._close = close
         self._max_bytes = outbox_max_bytes
-        self._outbox: deque[str] = deque()
+        self._outbox: deque[tuple[str, int]] = deque()  # (frame, its UTF-8 size in bytes)
         self._outbox_bytes = 0
         self._wake = asyncio.Event()
         self._close_after: tuple[int, str] | None = None
@@ -62,12 +62,18 @@ class Connection:
     def user_id(self) -> str | None:
         return self.identity.id if self.identity else None
 
-    def push(self, frame: str) -> None:
-        """Queue a frame; never blocks. Past the byte bound the viewer is cut off."""
+    def push(self, frame: str, size: int | None = None) -> None:
+        """Queue a frame; never blocks. Past the byte bound the viewer is cut off.
+
+        ``size`` is the frame's UTF-8 length when the caller knows it (the hub computes it
+        once per shared frame rather than once per viewer).
+        """
         if self.closed or self._close_after is not None:
             return
-        self._outbox.append(frame)
-        self._outbox_bytes += len(frame)
+        if size is None:
+            size = len(frame) if frame.isascii() else len(frame.encode())
+        self._outbox.append((frame, size))
+        self._outbox_bytes += size
         if self._max_bytes and self._outbox_bytes > self._max_bytes:
             self._abort(closecodes.TOO_SLOW)
             return
@@ -127,8 +133,8 @@ class Connection:
                 self._wake.clear()
                 self._sending = True
                 while self._outbox:
-                    frame = self._outbox.popleft()
-                    self._outbox_bytes -= len(frame)
+                    frame, size = self._outbox.popleft()
+                    self._outbox_bytes -= size
                     await self._send_text(frame)
                 self._sending = False
                 if self._close_after is not None:

@@ -34,6 +34,19 @@ class Settings:
     frames_per_s: float = 20.0  # per-connection inbound frame rate; 0 = unlimited
     frames_burst: int = 40
     flood_strikes: int = 10  # rate_limited answers within 10 s before close 1008
+    # The wire budget: frames of any kind (text, binary, ping, pong, close) one WebSocket may
+    # send, counted as they arrive and before they are parsed; past it the socket is closed
+    # with 1008. It sits above frames_per_s/frames_burst, which answer rate_limited first.
+    # 0 = no limit.
+    wire_frames_per_s: float = 200.0
+    wire_frames_burst: int = 400
+    # An HTTP request's headers, or a WebSocket's opening handshake, must be complete within
+    # this many seconds of the socket's first byte, else the socket is closed. 0 = no limit.
+    handshake_timeout_s: float = 10.0
+    # Concurrent sockets from one client address; past it new ones are refused. Behind a
+    # reverse proxy every client has the proxy's address: set 0 there and cap in the proxy.
+    # 0 = no cap.
+    max_conns_per_ip: int = 4096
 
     ice_servers: tuple[str, ...] = field(default_factory=tuple)  # STUN/TURN URLs for WebRTC
     keyframe_interval_ms: int = 1000
