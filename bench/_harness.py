@@ -1,19 +1,19 @@
-"""Shared parts of the benchmarks: the test suite's redis-server and `live serve` processes,
+"""Shared parts of the benchmarks: redis-server and `live serve` from the process kit (kit/),
 process CPU from /proc, a minimal WebSocket reader for thousands of passive viewers."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
-import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tests.support import SECRET, RedisProc, ServerProc  # noqa: E402
+from kit.crowd import RawViewer  # noqa: E402
+from kit.procs import LOAD_TEST_ENV, RedisProc, ServerProc  # noqa: E402
+from kit.tokens import SECRET  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -30,7 +30,7 @@ def start_redis(appendfsync: str = "everysec") -> RedisProc:
 
 def start_server(redis_url: str, env: dict[str, str] | None = None) -> ServerProc:
     """One `live serve` on the default key prefix, without --dev (as in production)."""
-    return ServerProc(redis_url, "live:", env, dev=False)
+    return ServerProc(redis_url, "live:", {**LOAD_TEST_ENV, **(env or {})}, dev=False)
 
 
 def token(sub: str, role: str = "viewer", room: str | None = None) -> str:
@@ -39,86 +39,35 @@ def token(sub: str, role: str = "viewer", room: str | None = None) -> str:
     return make_token(SECRET, sub=sub, name=sub[:32], role=role, room=room, ttl_s=7200)
 
 
-class PassiveViewer(asyncio.Protocol):
-    """A WebSocket client that only reads: counts frames and hands sampled payloads to ``on_text``.
+class PassiveViewer(RawViewer):
+    """A viewer that only reads: counts text frames and hands sampled payloads to ``on_text``.
 
-    Server frames are unmasked and unfragmented; pings are answered (masked pong) so the
-    server's keepalive never drops us. Per-frame work is a header parse: the bench measures
-    the server, not this reader.
+    Per-frame work is a header parse: the bench measures the server, not this reader.
     """
 
     def __init__(
         self, path: str, host: str, on_text: Callable[[bytes], None] | None, ready: asyncio.Future[None]
     ) -> None:
-        self.path, self.host, self.on_text, self.ready = path, host, on_text, ready
-        self.buf = bytearray()
-        self.handshaken = False
+        super().__init__(path, host, ready)
+        self.on_text = on_text
         self.frames = 0
         self.bytes = 0
         self.chat_events = 0
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
-            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None or self.lost.done()
 
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if not self.handshaken:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if b" 101 " not in self.buf[:end]:
-                if not self.ready.done():
-                    self.ready.set_exception(RuntimeError(self.buf[:end].decode(errors="replace")))
-                return
-            del self.buf[: end + 4]
-            self.handshaken = True
-            if not self.ready.done():
-                self.ready.set_result(None)
-        buf = self.buf
-        pos = 0
-        while len(buf) - pos >= 2:
-            opcode = buf[pos] & 0x0F
-            length = buf[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if len(buf) - pos < 4:
-                    break
-                length = struct.unpack_from("!H", buf, pos + 2)[0]
-                head = 4
-            elif length == 127:
-                if len(buf) - pos < 10:
-                    break
-                length = struct.unpack_from("!Q", buf, pos + 2)[0]
-                head = 10
-            if len(buf) - pos < head + length:
-                break
-            payload = bytes(buf[pos + head : pos + head + length])
-            pos += head + length
-            if opcode == 0x1:
-                self.frames += 1
-                self.bytes += length
-                self.chat_events += payload.count(b'"t":"chat"')
-                if self.on_text is not None:
-                    self.on_text(payload)
-            elif opcode == 0x9 and self.transport is not None:  # ping -> masked pong
-                mask = os.urandom(4)
-                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
-            elif opcode == 0x8:
-                self.closed = True
-        del buf[:pos]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("lost before handshake"))
+    def frame(self, opcode: int, buf: bytearray, start: int, length: int) -> None:
+        if opcode != 0x1:
+            super().frame(opcode, buf, start, length)
+            return
+        payload = bytes(buf[start : start + length])
+        self.frames += 1
+        self.bytes += length
+        self.chat_events += payload.count(b'"t":"chat"')
+        if self.on_text is not None:
+            self.on_text(payload)
 
 
 async def open_passive(

@@ -3,10 +3,11 @@
     python bench/chat_compare.py [--viewers 300] [--rate 30] [--duration 15] [--ramp 3]
 
 For each side it starts a fresh redis-server (no persistence, loopback, a free
-port), the server (``live serve`` / ``node bench/socketio_peer/server.js`` with
-``@socket.io/redis-adapter``), then the load: ``python -m bots chat`` for ours,
-``node bench/socketio_peer/bench.js`` for the peer (one viewer = one WebSocket,
-posts round robin over enough posters, every post stamped with its send time).
+port; kit/procs.py's), the server (``live serve`` from the kit /
+``node bench/socketio_peer/server.js`` with ``@socket.io/redis-adapter``), then
+the load: ``python -m bots chat`` for ours, ``node bench/socketio_peer/bench.js``
+for the peer (one viewer = one WebSocket, posts round robin over enough posters,
+every post stamped with its send time).
 It measures delivery latency at every viewer, deliveries a second, and the CPU
 the server and its Redis used while the load ran (from /proc), then prints both.
 
@@ -22,8 +23,6 @@ import json
 import os
 import re
 import resource
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,15 +33,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from kit.procs import LOAD_TEST_ENV, RedisProc, ServerProc  # noqa: E402
+
 PEER = REPO / "bench" / "socketio_peer"
 SECRET = "chat-compare-secret-0123456789-abcdef"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -52,34 +48,27 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="chat-compare-redis-")
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def live_server(redis_url: str) -> Iterator[tuple[str, int]]:
+    """Ours, from the process kit: `live serve` on the given Redis, without --dev."""
+    server = ServerProc(redis_url, "bench:", LOAD_TEST_ENV, dev=False, secret=SECRET)
     try:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("redis-server did not start")
-        yield f"redis://127.0.0.1:{port}/0", proc
+        yield server.url, server.proc.pid
     finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.cleanup()
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def peer_server(redis_url: str) -> Iterator[tuple[str, int]]:
+    """The Socket.IO peer (node), which prints 'listening on http://...' on its first line."""
+    env = {**os.environ, "PORT": "0", "REDIS_URL": redis_url}
+    with command_server(["node", "server.js"], env, PEER) as (url, proc):
+        yield url, proc.pid
+
+
+@contextlib.contextmanager
+def command_server(
+    cmd: list[str], env: dict[str, str], cwd: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start a server that prints 'listening on http://...' on its first line."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
@@ -111,17 +100,17 @@ def run_client(
     return done, cpu
 
 
-def measure(
-    server_cmd: list[str], server_env: dict[str, str], client_cmd_of: Any, cwd: Path, timeout_s: float
-) -> dict[str, Any]:
-    with redis_server() as (redis_url, redis_proc):
-        env = {**os.environ, **server_env, "REDIS_URL": redis_url}
-        cmd = [part.replace("{redis}", redis_url) for part in server_cmd]
-        with server(cmd, env, cwd) as (url, proc):
+def measure(start_server: Any, client_cmd_of: Any, cwd: Path, timeout_s: float) -> dict[str, Any]:
+    # A fresh redis-server with no persistence, from the process kit.
+    redis = RedisProc(appendonly=False).start()
+    try:
+        with start_server(redis.url) as (url, server_pid):
             time.sleep(0.5)
-            s0, r0, t0 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid), time.time()
+            s0, r0, t0 = cpu_seconds(server_pid), cpu_seconds(redis.pid), time.time()
             done, client_cpu = run_client(client_cmd_of(url), cwd, timeout_s)
-            s1, r1, t1 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid), time.time()
+            s1, r1, t1 = cpu_seconds(server_pid), cpu_seconds(redis.pid), time.time()
+    finally:
+        redis.stop()
     wall = t1 - t0
     return {
         "client": done,
@@ -143,24 +132,7 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
                    "--quiet", "--no-html", *load, "--json", str(report_path)]  # fmt: skip
             return cmd + (["--procs", str(args.procs)] if args.procs else [])
 
-        m = measure(
-            [
-                sys.executable,
-                "-m",
-                "live",
-                "serve",
-                "--port",
-                "0",
-                "--redis-url",
-                "{redis}",
-                "--secret",
-                SECRET,
-            ],
-            {"LIVE_KEY_PREFIX": "bench:"},
-            client,
-            REPO,
-            args.duration + args.ramp + 90,
-        )
+        m = measure(live_server, client, REPO, args.duration + args.ramp + 90)
         if not report_path.exists():
             raise RuntimeError(f"the bots wrote no report:\n{m['client'].stdout.decode()[-2000:]}")
         report = json.loads(report_path.read_text())
@@ -193,7 +165,7 @@ def run_socketio(args: argparse.Namespace) -> dict[str, Any]:
         return ["node", "bench.js", "--url", url, "--viewers", str(args.viewers), "--rate", str(args.rate),
                 "--duration", str(args.duration), "--ramp", str(args.ramp)]  # fmt: skip
 
-    m = measure(["node", "server.js"], {"PORT": "0"}, client, PEER, args.duration + args.ramp + 90)
+    m = measure(peer_server, client, PEER, args.duration + args.ramp + 90)
     done = m["client"]
     if done.returncode != 0:
         raise RuntimeError(f"bench.js failed:\n{done.stderr.decode()[-2000:]}")

@@ -142,6 +142,7 @@ def redis_ceiling(redis: RedisProc, pipeline: int, clients: int = 50, requests: 
             "1",
             "q__rand_int__",
             "o__rand_int__",
+            '"bench"',  # the buyer's name, as JSON
         ],
         capture_output=True,
         text=True,

@@ -29,27 +29,19 @@ import os
 import platform
 import random
 import re
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from kit.procs import LOAD_TEST_ENV, RedisProc, ServerProc  # noqa: E402
+
 SECRET = "bench-scale-secret-0123456789-abcdefghij"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -73,130 +65,26 @@ def token(name: str, sub: str, role: str = "viewer", room: str | None = None) ->
     return make_token(SECRET, sub=sub, name=name, role=role, room=room, ttl_s=3600)
 
 
-# Processes we start (and stop by pid)
+# Processes we start (and stop by pid): the process kit's
 
 
-class Redis:
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="bench-scale-redis-")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.dir,
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        import redis
-
-        for _ in range(200):
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis(port=self.port).ping():
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start_redis() -> RedisProc:
+    return RedisProc().start()
 
 
-class Server:
-    def __init__(self, redis_url: str, workers: int, prefix: str) -> None:
-        self.dir = tempfile.mkdtemp(prefix="bench-scale-live-")
-        self.log = open(Path(self.dir) / "out.log", "wb")  # noqa: SIM115
-        # No per-user limits: a few poster connections stand for a crowd. The duplicate window is
-        # short because each poster posts far faster than a person can (5 per 10 s by default), and
-        # the per-user duplicate-check state grows with the posts inside the window.
-        env = {
-            **os.environ,
-            "LIVE_KEY_PREFIX": prefix,
-            "LIVE_CHAT_RATE_POSTS": "0",
-            "LIVE_FRAMES_PER_S": "0",
-            "LIVE_DUPLICATE_WINDOW_MS": "1000",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "live",
-                "serve",
-                "--port",
-                "0",
-                "--redis-url",
-                redis_url,
-                "--secret",
-                SECRET,
-                "--workers",
-                str(workers),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO,
-        )
-        self.workers = workers
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = re.search(r"listening on http://([\d.]+):(\d+)", self.output())
-            if found and (workers == 1 or len(self.worker_pids()) == workers):
-                self.port = int(found.group(2))
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.output())
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("live serve did not start: " + self.output())
-        self.url = f"http://127.0.0.1:{self.port}"
-        import httpx
-
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    time.sleep(0.3)  # every worker through its lifespan startup
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("live serve never became healthy")
-
-    def output(self) -> str:
-        return (Path(self.dir) / "out.log").read_text(errors="replace")
-
-    def worker_pids(self) -> list[int]:
-        if self.workers == 1:
-            return [self.proc.pid]
-        latest: dict[str, int] = {}
-        for index, pid in re.findall(r"worker (\d+) started \(pid (\d+)\)", self.output()):
-            latest[index] = int(pid)
-        return [p for p in latest.values() if os.path.exists(f"/proc/{p}")]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def start_server(redis_url: str, workers: int, prefix: str) -> ServerProc:
+    # No per-user limits: a few poster connections stand for a crowd. The duplicate window is
+    # short because each poster posts far faster than a person can (5 per 10 s by default), and
+    # the per-user duplicate-check state grows with the posts inside the window.
+    env = {
+        **LOAD_TEST_ENV,
+        "LIVE_CHAT_RATE_POSTS": "0",
+        "LIVE_FRAMES_PER_S": "0",
+        "LIVE_DUPLICATE_WINDOW_MS": "1000",
+    }
+    server = ServerProc(redis_url, prefix, env, dev=False, workers=workers, secret=SECRET)
+    time.sleep(0.3)  # every worker through its lifespan startup
+    return server
 
 
 def connections_per_pid(port: int, pids: list[int]) -> list[int]:
@@ -322,8 +210,8 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
 
 
 def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
-    redis = Redis()
-    server = Server(redis.url, workers, f"bench{workers}:")
+    redis = start_redis()
+    server = start_server(redis.url, workers, f"bench{workers}:")
     ctx = mp.get_context("spawn")
     procs = []
     try:
@@ -347,12 +235,12 @@ def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
         for _ in procs:
             if not ready.acquire(timeout=120):
                 raise RuntimeError("load processes did not connect")
-        spread = connections_per_pid(server.port, server.worker_pids())
+        spread = connections_per_pid(server.port, server.serving_pids())
         go.set()
         time.sleep(args.warmup)
-        pids = server.worker_pids()
+        pids = server.serving_pids()
         loaders = [p.pid for p in procs if p.pid]
-        cpu0 = {p: cpu_seconds(p) for p in [*pids, redis.proc.pid, *loaders]}
+        cpu0 = {p: cpu_seconds(p) for p in [*pids, redis.pid, *loaders]}
         busy0 = machine_busy_seconds()
         t0 = time.monotonic()
         time.sleep(args.seconds)
@@ -365,7 +253,7 @@ def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
             p.join(10)
             if p.is_alive():
                 p.kill()
-        server.stop()
+        server.cleanup()
         redis.stop()
     lat = sorted(x for o in outs for x in o["lat"])
     return {
@@ -377,7 +265,7 @@ def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
         "ack_p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
         "ack_p99_ms": 1000 * lat[int(len(lat) * 0.99)] if lat else None,
         "server_cores": sum(cpu1[p] - cpu0[p] for p in pids) / elapsed,
-        "redis_cores": (cpu1[redis.proc.pid] - cpu0[redis.proc.pid]) / elapsed,
+        "redis_cores": (cpu1[redis.pid] - cpu0[redis.pid]) / elapsed,
         "load_cores": sum(cpu1[p] - cpu0[p] for p in loaders) / elapsed,
         "other_cores": (busy1 - busy0 - sum(cpu1[p] - cpu0[p] for p in cpu0)) / elapsed,
         "spread": spread,
@@ -467,8 +355,8 @@ def kill_main(cfg: dict[str, Any], ready: Any, kill_at: Any, stop: Any, results:
 def run_kill(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
-    redis = Redis()
-    server = Server(redis.url, 2, "benchkill:")
+    redis = start_redis()
+    server = start_server(redis.url, 2, "benchkill:")
     ctx = mp.get_context("spawn")
     procs = []
     try:
@@ -484,7 +372,7 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
         for _ in procs:
             if not ready.acquire(timeout=120):
                 raise RuntimeError("viewers did not connect")
-        pids = server.worker_pids()
+        pids = server.serving_pids()
         spread = connections_per_pid(server.port, pids)
         victim = pids[spread.index(max(spread))]  # the worker with the most viewers
 
@@ -519,12 +407,12 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
                     await asyncio.sleep(0.05)
             return last
 
-        ours = [*pids, redis.proc.pid, *(p.pid for p in procs if p.pid)]
+        ours = [*pids, redis.pid, *(p.pid for p in procs if p.pid)]
         cpu0 = {p: cpu_seconds(p) for p in ours}
         busy0, t0 = machine_busy_seconds(), time.monotonic()
         last = asyncio.run(post_and_kill())
         mine = sum(cpu_seconds(p) - cpu0[p] for p in ours if os.path.exists(f"/proc/{p}"))
-        mine += sum(cpu_seconds(p) for p in server.worker_pids() if p not in pids)  # the restarted worker
+        mine += sum(cpu_seconds(p) for p in server.serving_pids() if p not in pids)  # the restarted worker
         others = (machine_busy_seconds() - busy0 - mine) / (time.monotonic() - t0)
         stop.set()
         outs = [results.get(timeout=60) for _ in procs]
@@ -535,7 +423,7 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
             p.join(10)
             if p.is_alive():
                 p.kill()
-        server.stop()
+        server.cleanup()
         redis.stop()
     hello = sorted(x for o in outs for x in o["hello_s"])
     live = sorted(x for o in outs for x in o["live_s"])

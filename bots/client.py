@@ -23,7 +23,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-ABNORMAL = 1006  # the connection ended without a close frame
+from live.closecodes import ABNORMAL  # the connection ended without a close frame
+
 CLOSE_TIMEOUT_S = 2.0
 
 

@@ -15,6 +15,7 @@ import orjson
 
 from bots.checks import SeqCheck
 from bots.client import HandshakeFailed, WsClient, connect
+from live import closecodes
 
 if TYPE_CHECKING:
     from bots.worker import Worker
@@ -23,7 +24,10 @@ _loads = orjson.loads
 _dumps = orjson.dumps
 _time_ns = time.time_ns
 
-FATAL_CLOSES = frozenset({4001, 4003})  # unauthorized, banned: reconnecting cannot help
+# From the one table of close codes (live/closecodes.py), which the browser reads too.
+FATAL_CLOSES = closecodes.FINAL  # unauthorized, banned, no such room: reconnecting cannot help
+SNAPSHOT_CLOSES = closecodes.DROP_SINCE  # history lost: reconnect without since, for a fresh snapshot
+AT_ONCE_CLOSES = closecodes.AT_ONCE  # the process went away: reconnect without waiting out the backoff
 PIN_EVENTS = frozenset({"pin", "sold_out", "pin_end", "price"})
 CONNECT_TIMEOUT_S = 10.0
 BACKOFF_FIRST_S = 0.1
@@ -63,6 +67,7 @@ class Viewer:
         "connect_started_us",
         "ever_connected",
         "failovers",
+        "fresh_snapshot",
         "hello_seen",
         "index",
         "name",
@@ -102,6 +107,7 @@ class Viewer:
         self.ever_connected = False
         self.connect_started_us = 0
         self.failovers = 0
+        self.fresh_snapshot = False  # connect without since until a hello comes (the server said so)
         self.chat_k = 0
         # request id -> (kind, sent_us, frame); kind is "chat", "buy" or "replay"
         self.pending: dict[str, tuple[str, int, bytes]] = {}
@@ -122,14 +128,19 @@ class Viewer:
         return self.hello_seen and self.conn is not None and self.conn.is_open
 
     async def run(self) -> None:
-        """Connect at ``connect_at``; reconnect (resuming with ``since``) until the worker stops."""
+        """Connect at ``connect_at``; reconnect as the close code's policy says until the worker stops.
+
+        Final codes end the viewer; the others reconnect, resuming with ``since`` unless the
+        code drops it (4009), after the backoff or, for the at-once codes, after its first step.
+        """
         w = self.worker
         if not await w.sleep_until(self.connect_at):
             return
         backoff = BACKOFF_FIRST_S
         while not w.stopping:
             target = w.targets[(self.index + self.failovers) % len(w.targets)]
-            uri = target.ws_uri(w.room, self.token, self.seq.since())
+            since = None if self.fresh_snapshot else self.seq.since()
+            uri = target.ws_uri(w.room, self.token, since)
             self.connect_started_us = _time_ns() // 1000
             self.hello_seen = False
             try:
@@ -144,6 +155,8 @@ class Viewer:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             self.conn = conn
+            if w.closing:
+                conn.close()  # the worker closed its viewers while this one was still connecting
             code, _reason = await conn.closed
             self.conn = None
             if conn.handler_errors:
@@ -167,6 +180,12 @@ class Viewer:
             if code in FATAL_CLOSES:
                 w.stats.count("fatal_closes")
                 return
+            if code in SNAPSHOT_CLOSES:
+                self.fresh_snapshot = True
+            if code in AT_ONCE_CLOSES:
+                # Only the first step's jitter: a thousand viewers of a stopping process should
+                # not land on the next one in the same millisecond.
+                backoff = BACKOFF_FIRST_S
             if not await w.sleep(backoff * (0.5 + w.rng.random())):
                 return
             backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -237,6 +256,7 @@ class Viewer:
         w = self.worker
         seq = ev.get("seq")
         self.seq.hello(seq if isinstance(seq, int) else 0, bool(ev.get("resumed")))
+        self.fresh_snapshot = False
         if not self.hello_seen:
             self.hello_seen = True
             w.open_count += 1

@@ -22,6 +22,7 @@ from rooms.ids import ROOM_ID_RE, parse_item_id, parse_room_id
 from rooms.moderation import parse_moderation
 from rooms.pins import parse_pin
 from rooms.room import parse_title
+from rooms.text import clean_name
 
 MAX_BODY_BYTES = 64 * 1024  # SDP offers are the largest bodies: a few KiB
 ORDER_COLUMNS = (
@@ -34,7 +35,12 @@ ORDER_COLUMNS = (
     "tier",
     "ts_ms",
     "refund_cents",
+    "name",
 )
+# Cells a spreadsheet would read as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ROOMS_PAGE_DEFAULT = 50
+ROOMS_PAGE_MAX = 200
 
 
 class JSONResponse(Response):
@@ -50,6 +56,33 @@ def error_response(err: RoomError) -> JSONResponse:
     if err.retry_after_ms is not None:
         headers["Retry-After"] = str(max(1, (err.retry_after_ms + 999) // 1000))
     return JSONResponse({"error": err.code, "message": err.message}, status_code=err.status, headers=headers)
+
+
+def csv_cell(value: object) -> object:
+    """A cell as a spreadsheet will show it: user text that would start a formula gets a ``'``.
+
+    Only strings: numbers (negative ones included) are the server's, not user text.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def orders_csv(orders: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ORDER_COLUMNS)
+    for order in orders:
+        writer.writerow([csv_cell(order.get(col, "")) for col in ORDER_COLUMNS])
+    return out.getvalue()
+
+
+def _page_limit(raw: str | None) -> int:
+    if raw is None:
+        return ROOMS_PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= ROOMS_PAGE_MAX:
+        raise BadRequest(f"limit must be 1-{ROOMS_PAGE_MAX}")
+    return int(raw)
 
 
 Handler = Callable[[Any, Request], Awaitable[Response]]
@@ -126,7 +159,19 @@ class Api:
 
     @api_errors
     async def list_rooms(self, request: Request) -> Response:
-        return JSONResponse({"rooms": await self.store.live_rooms()})
+        """``GET /api/rooms?cursor=C&limit=N``: live rooms in id order, ``next`` the following cursor."""
+        cursor = request.query_params.get("cursor") or None
+        if cursor is not None and not ROOM_ID_RE.fullmatch(cursor):
+            raise BadRequest("cursor must be the next value of an earlier page")
+        limit = _page_limit(request.query_params.get("limit"))
+        page = await self.store.live_rooms(cursor, limit)
+        return JSONResponse({"rooms": page.rooms, "next": page.next})
+
+    async def room(self, request: Request) -> Response:
+        """``/api/rooms/{room}``: one route for both methods, so a wrong one is told ``Allow: GET, PUT``."""
+        if request.method == "PUT":
+            return await self.put_room(request)
+        return await self.get_room(request)
 
     @api_errors
     async def get_room(self, request: Request) -> Response:
@@ -157,13 +202,8 @@ class Api:
         orders = await self.store.orders(room)
         fmt = request.query_params.get("format", "json")
         if fmt == "csv":
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(ORDER_COLUMNS)
-            for order in orders:
-                writer.writerow([order.get(col, "") for col in ORDER_COLUMNS])
             return Response(
-                out.getvalue(),
+                orders_csv(orders),
                 media_type="text/csv",
                 headers={"Content-Disposition": f'attachment; filename="{room}-orders.csv"'},
             )
@@ -174,9 +214,10 @@ class Api:
     @api_errors
     async def moderation(self, request: Request) -> Response:
         room = parse_room_id(request.path_params["room"])
-        self._require(request).require_staff(room)
+        actor = self._require(request)
+        actor.require_staff(room)
         cmd = parse_moderation(await read_json(request))
-        seq = await self.store.moderate(room, cmd)
+        seq = await self.store.moderate(room, cmd, actor)
         return JSONResponse({"ok": True, "seq": seq})
 
     @api_errors
@@ -211,14 +252,12 @@ class Api:
 
     @api_errors
     async def dev_token(self, request: Request) -> Response:
-        if not self.settings.dev:
-            raise NotFound("not found")
+        """``POST /api/dev/token``: routed only with ``--dev`` (live/app.py)."""
         body = await read_json(request)
         if not isinstance(body, dict):
             raise BadRequest("body must be a JSON object")
         name, role, room = body.get("name"), body.get("role", "viewer"), body.get("room")
-        if not isinstance(name, str) or not 1 <= len(name) <= 32:
-            raise BadRequest("name must be 1-32 characters")
+        name = clean_name(name)
         if role not in {r.value for r in Role}:
             raise BadRequest("role must be viewer, mod or host")
         if room is not None:

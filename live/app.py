@@ -22,13 +22,15 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from live.api import Api, error_response
+from live.cancellation import cancel_and_wait
+from live.closecodes_js import closecodes_js
 from live.gateway import Gateway, KeepRawSend
 from live.hub import HubRegistry
 from live.metrics import Metrics
 from live.redis_client import connect
 from live.settings import Settings
 from live.store import RoomStore, now_ms
-from rooms.errors import ERRORS_BY_CODE, RoomError
+from rooms.errors import ERRORS_BY_CODE, MethodNotAllowed, RoomError
 
 log = logging.getLogger("live.app")
 
@@ -43,6 +45,9 @@ async def run_pin_timers(store: RoomStore, interval_s: float = 0.2) -> None:
                 figures = await store.tick_pin(room, now_ms())
                 await store.schedule_pin(room, figures.deadline_ms if figures else None)
         except RedisError as err:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from err  # a cancel that landed inside a Redis call
             log.warning("pin timers: %s", err)
         except RoomError as err:
             log.warning("pin timers: %s", err.message)
@@ -83,9 +88,8 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            timers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timers
+            # Cancelled until it stops: a cancel can be lost inside a Redis call (live/cancellation.py).
+            await cancel_and_wait(timers)
             await hubs.close()
             if video is not None:
                 await video.close()
@@ -108,9 +112,9 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[Any] = [
         Route("/healthz", api.healthz),
         Route("/metrics", metrics_endpoint),
+        Route("/closecodes.js", closecodes_js, methods=["GET"]),
         Route("/api/rooms", api.list_rooms, methods=["GET"]),
-        Route("/api/rooms/{room}", api.put_room, methods=["PUT"]),
-        Route("/api/rooms/{room}", api.get_room, methods=["GET"]),
+        Route("/api/rooms/{room}", api.room, methods=["GET", "PUT"]),
         Route("/api/rooms/{room}/start", api.start_room, methods=["POST"]),
         Route("/api/rooms/{room}/stop", api.stop_room, methods=["POST"]),
         Route("/api/rooms/{room}/pins", api.create_pin, methods=["POST"]),
@@ -120,7 +124,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room}/stats", api.stats, methods=["GET"]),
         Route("/api/rooms/{room}/publish", api.publish, methods=["POST"]),
         Route("/api/rooms/{room}/watch", api.watch, methods=["POST"]),
-        Route("/api/dev/token", api.dev_token, methods=["POST"]),
+        # Without --dev the path does not exist (404), as any unknown one.
+        *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),
         WebSocketRoute("/ws/{room}", gateway.endpoint),
         Route("/", page("index.html")),
         Route("/watch/{room}", page("watch.html")),
@@ -131,7 +136,14 @@ def create_app(settings: Settings) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "bad_request", 413: "too_large"}.get(exc.status_code, "bad_request")
+        if exc.status_code == 405:
+            # Starlette names the route's methods in Allow; say them in the message too.
+            allowed = sorted(m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip())
+            told = [m for m in allowed if m != "HEAD" or "GET" not in allowed]
+            response = error_response(MethodNotAllowed("use " + " or ".join(told)))
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        code = {404: "not_found", 413: "too_large"}.get(exc.status_code, "bad_request")
         err = ERRORS_BY_CODE[code](exc.detail or code)
         response = error_response(err)
         response.status_code = exc.status_code

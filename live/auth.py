@@ -8,8 +8,9 @@ from enum import StrEnum
 
 import jwt
 
-from rooms.errors import Forbidden, Unauthorized
+from rooms.errors import BadRequest, Forbidden, Unauthorized
 from rooms.ids import ROOM_ID_RE, USER_ID_RE, RoomId, UserId
+from rooms.text import clean_name
 
 
 class Role(StrEnum):
@@ -48,12 +49,17 @@ def make_token(
     ttl_s: int = 3600,
     now_s: float | None = None,
 ) -> str:
-    """Sign a token; the claims are checked the way ``verify_token`` will read them."""
+    """Sign a token; the claims are checked the way ``verify_token`` will read them.
+
+    Raises ``Unauthorized`` for claims no token may carry (such as a name with bidi controls,
+    or one that is empty once invisible characters are removed). The name signed is the
+    cleaned one (trimmed, zero-width characters removed), as every viewer will see it.
+    """
     now = time.time() if now_s is None else now_s
     claims: dict[str, object] = {"sub": sub, "name": name, "role": role, "exp": int(now + ttl_s)}
     if room is not None:
         claims["room"] = room
-    _check_claims(claims)
+    claims["name"] = _check_claims(claims).name
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -70,8 +76,10 @@ def _check_claims(claims: dict[str, object]) -> Identity:
     sub, name, role, room = claims.get("sub"), claims.get("name"), claims.get("role"), claims.get("room")
     if not isinstance(sub, str) or not USER_ID_RE.fullmatch(sub):
         raise Unauthorized("token sub must be 1-64 of [A-Za-z0-9_-]")
-    if not isinstance(name, str) or not 1 <= len(name) <= 32:
-        raise Unauthorized("token name must be 1-32 characters")
+    try:
+        shown_name = clean_name(name)  # the chat text rule: nothing hidden, nothing reordered
+    except BadRequest as err:
+        raise Unauthorized(f"token {err.message}") from None
     try:
         parsed_role = Role(role)  # type: ignore[arg-type]
     except ValueError:
@@ -80,7 +88,7 @@ def _check_claims(claims: dict[str, object]) -> Identity:
         raise Unauthorized("token room must be 1-40 of [a-z0-9-]")
     if parsed_role is not Role.VIEWER and room is None:
         raise Unauthorized(f"a {parsed_role.value} token needs a room")
-    return Identity(UserId(sub), name, parsed_role, RoomId(room) if room else None)
+    return Identity(UserId(sub), shown_name, parsed_role, RoomId(room) if room else None)
 
 
 def bearer_identity(secret: str, header: str | None) -> Identity | None:

@@ -17,6 +17,8 @@ Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
+    """Script calls of one loop turn, sent as one pipeline; each caller gets its own answer or error."""
+
     def __init__(self, redis: Any, max_batch: int = 512) -> None:
         self._redis = redis
         self._max_batch = max_batch
@@ -42,22 +44,27 @@ class ScriptBatcher:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, batch: list[Call]) -> None:
+        """Answer every call of the batch: its result, its script's error, or the Redis error."""
         try:
             results = await self._execute(batch)
-        except Exception as err:  # connection lost: every caller hears it
+            missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+            if missing:
+                # Redis restarted and forgot its script cache: load and run those again (they did
+                # not run). Inside the try: a Redis error here must reach those callers too.
+                for script in {batch[i][0] for i in missing}:
+                    await self._redis.script_load(script.script)
+                retried = await self._execute([batch[i] for i in missing])
+                for i, result in zip(missing, retried, strict=True):
+                    results[i] = result
+        except Exception as err:  # connection lost, timeout, refused: every caller hears it
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(err)
             return
-        retry = [
-            call for call, result in zip(batch, results, strict=True) if isinstance(result, NoScriptError)
-        ]
-        if retry:
-            # Redis restarted and forgot its script cache: load and run those again (they did not run).
-            for script in {call[0] for call in retry}:
-                await self._redis.script_load(script.script)
-            retried = await self._execute(retry)
-            results = [retried.pop(0) if isinstance(r, NoScriptError) else r for r in results]
+        except BaseException:
+            for *_, future in batch:
+                future.cancel()
+            raise
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue

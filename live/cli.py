@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -11,12 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from live.server import build_server
-from live.settings import Settings
+from live.settings import Settings, SettingsError
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 1) -> int:
+    """One line on stderr; 1 = cannot start, 2 = a bad setting."""
     print(f"live: {message}", file=sys.stderr, flush=True)
-    return 1
+    return code
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -45,20 +47,41 @@ def _check_redis(url: str) -> None:
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="0 = any free port")
+    """The flags of ``serve`` and ``demo``. Each one left out is None, so ``LIVE_<FIELD>`` applies."""
+    parser.add_argument("--host", default=None, help="address to listen on (LIVE_HOST; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="0 = any free port (LIVE_PORT; default 8000)")
     parser.add_argument(
         "--redis-url", default=None, help="shared Redis (LIVE_REDIS_URL); omitted = bundled Redis"
     )
     parser.add_argument("--secret", default=None, help="token signing key (LIVE_SECRET)")
-    parser.add_argument("--dev", action="store_true", help="enable POST /api/dev/token")
-    parser.add_argument("--data-dir", default="./.live-data", help="bundled Redis's files")
-    parser.add_argument("--tick-ms", type=int, default=None, help="fan-out batching tick (default 50)")
+    parser.add_argument(
+        "--dev", action="store_const", const=True, default=None, help="enable POST /api/dev/token (LIVE_DEV)"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="bundled Redis's files (LIVE_DATA_DIR; default ./.live-data)"
+    )
+    parser.add_argument(
+        "--tick-ms", type=int, default=None, help="fan-out batching tick (LIVE_TICK_MS; default 50)"
+    )
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("LIVE_WORKERS", "1")),
+        default=None,
         help="server processes on this port, supervised (LIVE_WORKERS; default 1 = this process alone)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Flags over ``LIVE_*`` over defaults; raises ``SettingsError``."""
+    return Settings.from_env(
+        host=args.host,
+        port=args.port,
+        redis_url=args.redis_url,
+        secret=args.secret,
+        dev=args.dev,
+        data_dir=args.data_dir,
+        tick_ms=args.tick_ms,
+        workers=args.workers,
     )
 
 
@@ -72,23 +95,26 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
     With ``--workers N`` (N > 1) this process binds the socket, forks N supervised workers
     that serve on it (``live/workers.py``) and stops the bundled Redis after the last one.
     """
-    from live.redis_server import BundledRedis, RedisStartError
+    from live.redis_server import BundledRedis, DataDirInUse, RedisStartError
 
-    workers = int(getattr(args, "workers", 1) or 1)
-    if workers < 1:
-        return _fail("--workers must be at least 1")
     try:
-        sock = _bind(args.host, args.port)
+        settings = settings_from_args(args)
+    except SettingsError as err:
+        return _fail(str(err), code=2)
+    try:
+        sock = _bind(settings.host, settings.port)
     except OSError as err:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {err.strerror or err}")
     host, port = sock.getsockname()[:2]
     bundled: BundledRedis | None = None
-    redis_url = args.redis_url or os.environ.get("LIVE_REDIS_URL", "")
+    redis_url = settings.redis_url
     try:
         if not redis_url:
-            bundled = BundledRedis(args.data_dir)
+            bundled = BundledRedis(settings.data_dir)
             try:
                 redis_url = bundled.start()
+            except DataDirInUse as err:
+                return _fail(str(err))
             except RedisStartError as err:
                 return _fail(f"cannot start the bundled Redis: {err}")
         else:
@@ -96,17 +122,9 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
                 _check_redis(redis_url)
             except Exception as err:
                 return _fail(f"cannot reach Redis at {redis_url}: {err}")
-        settings = Settings.from_env(
-            redis_url=redis_url,
-            secret=args.secret,
-            dev=args.dev or None,
-            host=host,
-            port=port,
-            data_dir=args.data_dir,
-            tick_ms=args.tick_ms,
-        )
+        settings = dataclasses.replace(settings, redis_url=redis_url, host=host, port=port)
         url = f"http://{host}:{port}"
-        if workers == 1:
+        if settings.workers == 1:
             server = build_server(settings)
             print(f"live: listening on {url} (redis {redis_url})", flush=True)
             if callable(on_ready):
@@ -116,7 +134,7 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
             signal.signal(signal.SIGTERM, _exit_quietly)
             server.run(sockets=[sock])
             return 0
-        return _supervise(workers, sock, settings, url, on_ready)
+        return _supervise(settings.workers, sock, settings, url, on_ready)
     finally:
         sock.close()
         if bundled is not None:
@@ -147,7 +165,11 @@ def token(args: argparse.Namespace) -> int:
     from live.auth import make_token
     from rooms.errors import RoomError
 
-    secret = args.secret or os.environ.get("LIVE_SECRET") or Settings().secret
+    try:
+        # dev=True: a token signed with the default secret is what a --dev server accepts.
+        secret = Settings.from_env(secret=args.secret, dev=True).secret
+    except SettingsError as err:
+        return _fail(str(err), code=2)
     sub = args.sub or "".join(ch for ch in args.name.lower() if ch.isalnum() or ch in "-_")[:64] or "user"
     try:
         print(make_token(secret, sub=sub, name=args.name, role=args.role, room=args.room, ttl_s=args.ttl))
@@ -192,6 +214,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from live import cancellation
+
+    cancellation.install()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -2,7 +2,9 @@
 
 The hub only appends to outboxes and never awaits a viewer, so one stalled viewer
 cannot slow the room; a viewer further behind than ``outbox_max_bytes`` is closed
-with 4008 and can resume with ``since``.
+with 4008 and can resume with ``since``. "Behind" is every byte not yet on the wire:
+the outbox plus the transport's own write buffer, where the server exposes it (it also
+holds what the protocol wrote by itself, such as pongs).
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ class Connection:
         outbox_max_bytes: int,
         raw_send: RawSend | None = None,
         writable: Callable[[], bool] | None = None,
+        write_buffer_size: Callable[[], int] | None = None,
     ) -> None:
         self.room = room
         self.identity = identity
         self.viewer_key = viewer_key  # user id, or a per-connection id for anonymous watchers
-        self.seq = 0  # the last durable seq queued to this viewer
         self._send_text = send_text
         self._close = close
         self._max_bytes = outbox_max_bytes
@@ -54,6 +56,7 @@ class Connection:
         # a frame for an idle, writable socket is written at once, without the writer task.
         self._raw_send = raw_send if writable is not None else None
         self._writable = writable or (lambda: False)
+        self._write_buffer_size = write_buffer_size or (lambda: 0)  # unsent bytes in the transport
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._run_writer(), name=f"writer:{self.room}")
@@ -74,7 +77,7 @@ class Connection:
             size = len(frame) if frame.isascii() else len(frame.encode())
         self._outbox.append((frame, size))
         self._outbox_bytes += size
-        if self._max_bytes and self._outbox_bytes > self._max_bytes:
+        if self._max_bytes and self._outbox_bytes + self._write_buffer_size() > self._max_bytes:
             self._abort(closecodes.TOO_SLOW)
             return
         self._wake.set()
@@ -97,6 +100,10 @@ class Connection:
             await self._raw_send({"type": "websocket.send", "text": frame})
         except Exception:
             self._abort(closecodes.ABNORMAL)
+            return
+        # A writable transport takes any frame, however big, and whatever pongs sit before it.
+        if self._max_bytes and self._write_buffer_size() > self._max_bytes:
+            self._abort(closecodes.TOO_SLOW)
 
     def _abort(self, code: int) -> None:
         """Drop the viewer now: its writer may be stuck on a socket that no longer drains."""

@@ -13,6 +13,7 @@ import time
 import httpx
 
 from live.auth import make_token
+from live.lifeline import preexec_die_with_parent
 from live.settings import Settings
 
 DEMO_ROOM = "demo"
@@ -61,25 +62,38 @@ def _seed(url: str, settings: Settings, crowd: int) -> None:
         flush=True,
     )
     if crowd > 0:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bots",
-                "crowd",
-                "--url",
-                url,
-                "--room",
-                DEMO_ROOM,
-                "--secret",
-                settings.secret,
-                "--viewers",
-                str(crowd),
-                "--quiet",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        atexit.register(_stop, proc)
+        _run_crowd(url, settings, crowd)
+
+
+def _run_crowd(url: str, settings: Settings, crowd: int) -> None:
+    """Run the bot crowd until it ends; it dies with this process, also on SIGKILL.
+
+    The kernel's parent-death signal is tied to the thread that forked: this thread waits
+    for the crowd, so it lives exactly as long as the crowd does (``live/lifeline.py``).
+    """
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bots",
+            "crowd",
+            "--url",
+            url,
+            "--room",
+            DEMO_ROOM,
+            "--secret",
+            settings.secret,
+            "--viewers",
+            str(crowd),
+            "--quiet",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=preexec_die_with_parent(),
+    )
+    print(f"live: demo crowd of {crowd} started (pid {proc.pid})", flush=True)
+    atexit.register(_stop, proc)
+    proc.wait()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

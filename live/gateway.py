@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +46,16 @@ def _error_frame(err: RoomError, request_id: str | None = None) -> str:
     return "[" + events.encode_event(event).decode() + "]"
 
 
+_REQUEST_ID_RE = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')
+
+
+def _request_id_of(data: str | bytes) -> str | None:
+    """The request id a refused frame seems to carry, without parsing it (for the error's ``id``)."""
+    raw = data.encode() if isinstance(data, str) else data
+    match = _REQUEST_ID_RE.search(raw, 0, 4096)
+    return match.group(1).decode() if match else None
+
+
 def effective_identity(identity: Identity | None, room: str) -> Identity | None:
     """Host and mod powers apply in the token's own room; elsewhere the holder is a viewer."""
     if identity is None or identity.role is Role.VIEWER or identity.acts_on(room):
@@ -53,16 +64,23 @@ def effective_identity(identity: Identity | None, room: str) -> Identity | None:
 
 
 def raw_sender(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """The server's ASGI send and a writability test, where the server offers one.
+    """The server's ASGI send, a writability test and the transport's unsent bytes, where offered.
 
     uvicorn's websockets-sansio protocol suspends a send only while its transport is paused
-    (``writable`` cleared); when it is set, a send completes at once. Other servers: None.
+    (``writable`` cleared); when it is set, a send completes at once. The transport's buffer
+    also holds what the protocol wrote itself (pongs), so the outbox bound counts it. Other
+    servers: {}.
     """
     raw = scope.get(RAW_SEND_KEY)
-    writable = getattr(getattr(raw, "__self__", None), "writable", None)
+    protocol = getattr(raw, "__self__", None)
+    writable = getattr(protocol, "writable", None)
     if raw is None or not isinstance(writable, asyncio.Event):
         return {}
-    return {"raw_send": raw, "writable": writable.is_set}
+    found: dict[str, Any] = {"raw_send": raw, "writable": writable.is_set}
+    buffered = getattr(getattr(protocol, "transport", None), "get_write_buffer_size", None)
+    if callable(buffered):
+        found["write_buffer_size"] = buffered
+    return found
 
 
 class KeepRawSend:
@@ -113,7 +131,11 @@ class Gateway:
             since = None
             notes.append(_error_frame(err))
         try:
-            snap = await self._store.snapshot(room, identity.id if identity else "")
+            snap = await self._store.snapshot(
+                room,
+                identity.id if identity else "",
+                role=identity.role.value if identity else "",
+            )
         except NotFound as err:
             await self._refuse(websocket, err, closecodes.NO_SUCH_ROOM)
             return
@@ -239,23 +261,30 @@ class Gateway:
                 if not await self._handle(data, conn, hub, guard):
                     conn.close_soon(closecodes.POLICY_FLOOD, "flooding after rate_limited")
                     return closecodes.POLICY_FLOOD
+                # receive() on a non-empty queue does not suspend: without this, one client's
+                # backlog of frames would hold the event loop until it is all answered.
+                await asyncio.sleep(0)
         except WebSocketDisconnect as exc:
             return exc.code
 
     async def _handle(self, data: str | bytes, conn: Connection, hub: Any, guard: FloodGuard) -> bool:
         """Answer one client frame. Returns False when the client must be cut off for flooding."""
         now = now_ms()
+        if not guard.admit(now):
+            # Every frame counts, valid or not, and a refused one is not parsed. Strikes bound
+            # how many refusals are answered before the cut, so looking for the id is cheap.
+            err = RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())
+            self._metrics.error(err.code)
+            conn.push(_error_frame(err, _request_id_of(data)))
+            return not guard.strike(now)
         request_id: str | None = None
         try:
-            admitted = guard.admit(now)
             try:
                 cmd = parse_command(data)
             except CommandError as err:
                 request_id = err.request_id
                 raise
             request_id = getattr(cmd, "id", None)
-            if not admitted:
-                raise RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())
             self._metrics.event_in(type(cmd).__name__.removesuffix("Command").lower())
             if isinstance(cmd, PingCommand):
                 conn.push('[{"t":"pong"}]')

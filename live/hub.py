@@ -1,32 +1,53 @@
-"""One hub per active room per process: it follows the room's stream and fans out.
+"""One hub per active room per process: the I/O shell around the room's feed (``rooms/feed.py``).
 
-A reader task follows the room's Redis stream from the last id it saw (XREAD BLOCK), so
-nothing between processes can be lost silently: there is no pub/sub to drop messages,
-and every entry's ``seq`` is checked to rise by exactly one. The hub task batches what
-arrived within one tick into one frame, encodes it once, and appends it to every local
-viewer's outbox. Ephemeral state (viewers, likes, stock, progress) is polled and kept in
-one latest-value slot each, merged into the next frame.
+The feed decides who gets what, with no I/O; the hub runs the tasks and executes what it says:
+
+- the reader follows the room's Redis stream from the last id it saw (XREAD BLOCK), so nothing
+  between processes can be lost silently (no pub/sub to drop messages); the feed checks that
+  every entry's ``seq`` rises by exactly one;
+- the admitter reads the backlog (XRANGE) each join needs;
+- the poller refreshes the ephemeral state (viewers, likes, stock, progress) into the feed's
+  latest-value slots;
+- the fan-out loop flushes the feed once per tick and writes its one shared frame to every
+  member: at once to an idle, writable socket, else into the member's outbox.
+
+Failure rule: a Redis error is retried, with backoff, where it happened (the reader from the
+same id, a backlog for the joins that need it, which stay waiting, the start-up read of the
+current seq); any other exception in any task stops the hub and closes every viewer it holds or
+is admitting with 1011, so each reconnects and resumes with ``since`` on the fresh hub that the
+registry hands out in place of a stopped one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
-import orjson
 from redis.exceptions import RedisError
 
 from live import closecodes
+from live.cancellation import cancel_and_wait
 from live.connection import Connection
 from live.metrics import Metrics
 from live.settings import Settings
 from live.store import RoomStore, now_ms
 from rooms import events
+from rooms.errors import RoomError
+from rooms.feed import Action, Broadcast, Close, CloseReason, Deliver, Entry, FetchBacklog, RoomFeed
 
 log = logging.getLogger("live.hub")
+T = TypeVar("T")
+
+# The feed says why; the one table of close codes says with what.
+CLOSES = {
+    CloseReason.HISTORY_LOST: (closecodes.HISTORY_LOST, "history moved on; reconnect for a snapshot"),
+    CloseReason.BANNED: (closecodes.BANNED, "banned"),
+}
+RETRY_FIRST_S = 0.05  # the first wait after a Redis error; doubled each time up to RETRY_MAX_S
+RETRY_MAX_S = 2.0
 
 
 def effective_tick_ms(tick_ms: int, connections: int, sends_per_s: int, last_flush_ms: float = 0.0) -> float:
@@ -51,31 +72,35 @@ class RoomHub:
         self._reader_redis = reader_redis
         self._settings = settings
         self._metrics = metrics
-        self.members: set[Connection] = set()
-        self.seq = 0  # the last durable seq queued to members
-        self._joins: list[tuple[Connection, int]] = []
-        self._entries: list[tuple[int, str, int]] = []  # (seq, event json, append ms) read, not yet sent
-        self._wake = asyncio.Event()
-        self._ephemeral: dict[str, str] = {}  # kind -> latest encoded event, not yet sent
-        self._last_sent: dict[str, Any] = {}
+        self._feed: RoomFeed[Connection] = RoomFeed()
+        self._wake = asyncio.Event()  # something to flush, or time to check for idleness
+        self._joins_wake = asyncio.Event()  # a join waits for its backlog
         self._pending_likes = 0
         self._last_flush_ms = 0.0  # how long the last fan-out held the event loop
         self._idle_since: float | None = None
         self._task: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
 
+    @property
+    def seq(self) -> int:
+        """The last durable seq queued to members."""
+        return self._feed.seq
+
     # Called by the gateway (never awaits Redis)
 
     def join(self, conn: Connection, after_seq: int) -> None:
         """Deliver every durable event after ``after_seq`` to ``conn``, then all new ones."""
-        self._joins.append((conn, after_seq))
+        if self.stopped.is_set():
+            # Never strand a viewer on a hub that no longer runs: it reconnects to a fresh one.
+            conn.close_soon(closecodes.SERVER_ERROR, "room hub restarted")
+            return
+        if not self._feed.join(conn, after_seq, conn.user_id):
+            self._joins_wake.set()
         self._idle_since = None
-        self._wake.set()
 
     def leave(self, conn: Connection) -> None:
-        self.members.discard(conn)
-        self._joins = [(c, s) for c, s in self._joins if c is not conn]
-        if not self.members and not self._joins:
+        self._feed.leave(conn)
+        if not self._feed.holds:
             self._idle_since = time.monotonic()
 
     def add_likes(self, n: int) -> None:
@@ -87,53 +112,78 @@ class RoomHub:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
+        self.stopped.set()  # also when cancelled before it ever ran
 
     # The hub's own tasks
 
     async def _run(self) -> None:
-        helpers: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = []
         try:
-            self.seq = await self._current_seq()
-            helpers = [
-                asyncio.create_task(self._read_stream(self.seq), name=f"hub-reader:{self.room}"),
+            seq = await self._retrying("current seq read", self._current_seq)
+            if seq is None:
+                return  # every viewer left while Redis was away
+            self._feed.start(seq)
+            tasks = [
+                asyncio.create_task(self._read_stream(seq), name=f"hub-reader:{self.room}"),
                 asyncio.create_task(self._poll_ephemeral(), name=f"hub-poller:{self.room}"),
+                asyncio.create_task(self._admit_joins(), name=f"hub-admitter:{self.room}"),
+                asyncio.create_task(self._fan_out(), name=f"hub-fanout:{self.room}"),
             ]
-            last_flush = 0.0
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._idle_expired():
-                    # Marked before any await, so the registry never hands this hub a new viewer.
-                    self.stopped.set()
-                    return
-                if self._joins:
-                    await self._process_joins()
-                tick_s = self._tick_s()
-                if self._entries and tick_s:
-                    delay = last_flush + tick_s - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                if self._entries or self._ephemeral:
-                    # Stamped before the flush: a tick is measured start to start, so a flush
-                    # that takes long (thousands of viewers) does not add its length to the next wait.
-                    last_flush = time.monotonic()
-                    await self._flush()
-                    self._last_flush_ms = (time.monotonic() - last_flush) * 1000
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a task that failed fails the hub; the fan-out returns when idle
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("hub %s failed; its viewers reconnect and resume", self.room)
-            for conn in list(self.members):
-                conn.close_soon(closecodes.SERVER_ERROR, "room hub restarted")
+            self._fail()
         finally:
-            for task in helpers:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
             self.stopped.set()
+            for task in tasks:
+                task.cancel()  # all of them first: a second cancel of this task may cut the waits short
+            for task in tasks:
+                await cancel_and_wait(task)
+
+    def _fail(self) -> None:
+        # Stopped before any await, so no join lands on this hub after its viewers were closed.
+        self.stopped.set()
+        for conn in self._feed.release_all():
+            conn.close_soon(closecodes.SERVER_ERROR, "room hub restarted")
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """``call()``, retried with backoff while Redis fails; None once the hub went idle."""
+        backoff = RETRY_FIRST_S
+        while True:
+            try:
+                return await call()
+            except RedisError as err:
+                log.warning("hub %s %s failed (%s); retrying", self.room, what, err)
+            if self._idle_expired():
+                return None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RETRY_MAX_S)
+
+    async def _fan_out(self) -> None:
+        last_flush = 0.0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._idle_expired():
+                # Marked before any await, so the registry never hands this hub a new viewer.
+                self.stopped.set()
+                return
+            tick_s = self._tick_s()
+            if self._feed.has_durable and tick_s:
+                delay = last_flush + tick_s - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if self._feed.has_output:
+                # Stamped before the flush: a tick is measured start to start, so a flush
+                # that takes long (thousands of viewers) does not add its length to the next wait.
+                last_flush = time.monotonic()
+                await self._flush()
+                self._last_flush_ms = (time.monotonic() - last_flush) * 1000
 
     def _tick_s(self) -> float:
         s = self._settings
@@ -142,7 +192,7 @@ class RoomHub:
         )
 
     def _idle_expired(self) -> bool:
-        if self.members or self._joins or self._idle_since is None:
+        if self._feed.holds or self._idle_since is None:
             return False
         return (time.monotonic() - self._idle_since) * 1000 >= self._settings.hub_idle_ms
 
@@ -153,137 +203,142 @@ class RoomHub:
     async def _read_stream(self, after_seq: int) -> None:
         key = self._store.keys(self.room).events
         last_id = f"{after_seq}-0"
-        backoff = 0.05
+        backoff = RETRY_FIRST_S
         while True:
             try:
                 reply = await self._reader_redis.xread({key: last_id}, count=1000, block=1000)
-                backoff = 0.05
+                backoff = RETRY_FIRST_S
             except RedisError as err:
                 # Redis went away: read again from the same id once it is back, so nothing is skipped.
                 log.warning("hub %s stream read failed (%s); retrying", self.room, err)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
             if not reply:
                 continue
-            for _stream, entries in reply:
-                for entry_id, fields in entries:
-                    self._entries.append(
-                        (int(entry_id.split("-", 1)[0]), fields["e"], int(fields.get("ms", 0)))
-                    )
+            entries: list[Entry] = []
+            for _stream, stream_entries in reply:
+                for entry_id, fields in stream_entries:
+                    entries.append((int(entry_id.split("-", 1)[0]), fields["e"], int(fields.get("ms", 0))))
                     last_id = entry_id
+            closes = self._feed.receive(entries)
+            if closes:
+                log.error("hub %s: seq jumped to %d; closing %d viewers", self.room, self.seq, len(closes))
+                self._execute(closes)
             self._wake.set()
 
-    async def _process_joins(self) -> None:
-        joins, self._joins = self._joins, []
-        for conn, after_seq in joins:
-            if conn.closed:
-                continue
-            if after_seq < self.seq:
-                backlog = await self._store.read_events(self.room, after_seq, self.seq)
-                if not backlog or backlog[0][0] != after_seq + 1:
-                    conn.close_soon(closecodes.HISTORY_LOST, "history moved on; reconnect for a snapshot")
+    async def _admit_joins(self) -> None:
+        """Read each waiting join's backlog and hand it to the feed; a Redis error keeps the
+        joins waiting and retries them after a backoff, while the room's fan-out goes on."""
+        self._joins_wake.set()  # joins may have arrived before the room's seq was known
+        backoff = RETRY_FIRST_S
+        while True:
+            await self._joins_wake.wait()
+            self._joins_wake.clear()
+            fetches = self._feed.fetches()
+            failed = False
+            while fetches:
+                fetch = fetches.pop(0)
+                if fetch.member.closed:
+                    self._feed.leave(fetch.member)
                     continue
-                conn.push("[" + ",".join(ev for _, ev in backlog) + "]")
-            conn.seq = max(after_seq, self.seq)
-            self.members.add(conn)
+                if failed:  # Redis just failed: the rest wait for the retry too
+                    self._feed.backlog_failed(fetch.member)
+                    continue
+                try:
+                    backlog = await self._store.read_events(self.room, fetch.after_seq, fetch.upto_seq)
+                except RedisError as err:
+                    log.warning("hub %s backlog read failed (%s); retrying", self.room, err)
+                    self._feed.backlog_failed(fetch.member)
+                    failed = True
+                    continue
+                fetches += self._execute(self._feed.backlog(fetch.member, backlog))
+            if failed:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                self._joins_wake.set()
+            else:
+                backoff = RETRY_FIRST_S
+
+    def _execute(self, actions: Sequence[Action[Connection]]) -> list[FetchBacklog[Connection]]:
+        """Carry out a backlog's or the reader's actions; return the backlogs still to read."""
+        more: list[FetchBacklog[Connection]] = []
+        for action in actions:
+            if isinstance(action, Deliver):
+                action.member.push(action.frame, action.size)
+            elif isinstance(action, Close):
+                action.member.close_soon(*CLOSES[action.reason])
+            elif isinstance(action, FetchBacklog):
+                more.append(action)
+        return more
 
     async def _poll_ephemeral(self) -> None:
         """Refresh viewers, likes, stock and progress; a task of its own so it never delays a flush."""
-        store, room = self._store, self.room
+        store, room, feed = self._store, self.room, self._feed
         while True:
             try:
                 if self._pending_likes:
                     likes, self._pending_likes = self._pending_likes, 0
                     await store.add_likes(room, likes)
                 viewers, likes_total, figures = await store.room_figures(
-                    room, self._settings.node_id, len(self.members), now_ms()
+                    room, self._settings.node_id, len(feed), now_ms()
                 )
-            except RedisError as err:
+            except (RedisError, RoomError) as err:
+                # A script that answered an error is as transient here as a lost connection.
                 log.warning("hub %s poll failed: %s", room, err)
             else:
-                self._offer("viewers", viewers, events.Viewers(viewers))
-                self._offer("likes", likes_total, events.Likes(likes_total))
+                feed.offer("viewers", viewers, events.Viewers(viewers))
+                feed.offer("likes", likes_total, events.Likes(likes_total))
                 if figures is not None and figures.state != "ended":
-                    self._offer(
+                    feed.offer(
                         "stock",
                         (figures.pin, figures.stock_left),
                         events.Stock(figures.pin, figures.stock_left),
                     )
-                    self._offer(
+                    feed.offer(
                         "progress",
                         (figures.pin, figures.count),
                         events.Progress(figures.pin, figures.count, figures.next_at),
                     )
-                if self._ephemeral or self._idle_since is not None:
+                if feed.has_output or self._idle_since is not None:
                     self._wake.set()
             await asyncio.sleep(self._settings.ephemeral_ms / 1000)
 
-    def _offer(self, kind: str, value: Any, event: object) -> None:
-        """Keep the latest value of an ephemeral kind; send only when it changed."""
-        if self._last_sent.get(kind) != value:
-            self._last_sent[kind] = value
-            self._ephemeral[kind] = events.encode_event(event).decode()
-
     async def _flush(self) -> None:
-        entries, self._entries = self._entries, []
-        ephemeral = list(self._ephemeral.values())
-        self._ephemeral.clear()
-        durable: list[tuple[int, str]] = []
-        now = now_ms()
-        for seq, ev, appended_ms in entries:
-            if seq <= self.seq:
-                continue  # already delivered (a reader restart can re-read)
-            if seq != self.seq + 1:
-                # Our reader fell behind the stream's retention: we cannot deliver a gap-free
-                # history, so every viewer reconnects and gets a snapshot or a resume.
-                log.error("hub %s: seq jumped from %d to %d", self.room, self.seq, seq)
-                for conn in list(self.members):
-                    conn.close_soon(closecodes.HISTORY_LOST, "history moved on; reconnect")
-                self.members.clear()
-                self.seq = seq
-                return
-            self.seq = seq
-            durable.append((seq, ev))
-            if appended_ms:
-                self._metrics.fanout_lag(max(0, now - appended_ms))
-        if not durable and not ephemeral:
-            return
-        shared = "[" + ",".join([ev for _, ev in durable] + ephemeral) + "]"
-        n_events = len(durable) + len(ephemeral)
-        for conn in list(self.members):
-            if conn.closed:
-                self.members.discard(conn)
-                continue
-            frame: str | None = shared
-            if durable and conn.seq >= durable[0][0]:
-                # Joined mid-batch: send only what it has not seen (rare; encoded for it alone).
-                rest = [ev for seq, ev in durable if seq > conn.seq] + ephemeral
-                frame = "[" + ",".join(rest) + "]" if rest else None
-            if frame is not None:
-                # An idle socket that drains is written at once (this await does not suspend);
-                # any other is queued for its own writer, so no viewer can hold the room up.
+        metrics = self._metrics
+        for action in self._feed.flush(now_ms()):
+            if isinstance(action, Broadcast):
+                for lag in action.lags_ms:
+                    metrics.fanout_lag(lag)
+                frame, size = action.frame, action.size
+                sent = direct = 0
+                for conn in action.members:
+                    if conn.closed:
+                        self._feed.leave(conn)
+                        continue
+                    # An idle socket that drains is written at once (this await does not suspend);
+                    # any other is queued for its own writer, so no viewer can hold the room up.
+                    if conn.can_send_now():
+                        direct += 1
+                        await conn.send_now(frame)
+                    else:
+                        conn.push(frame, size)
+                    sent += 1
+                metrics.frames_direct += direct
+                metrics.frames_out += sent
+                metrics.deliveries_out += action.events * sent
+            elif isinstance(action, Deliver):
+                # Joined mid-batch, or banned within it: a frame encoded for it alone (rare).
+                conn = action.member
                 if conn.can_send_now():
-                    self._metrics.frames_direct += 1
-                    await conn.send_now(frame)
+                    metrics.frames_direct += 1
+                    await conn.send_now(action.frame)
                 else:
-                    conn.push(frame)
-            if durable:
-                conn.seq = durable[-1][0]
-        self._metrics.frames_out += len(self.members)
-        self._metrics.deliveries_out += n_events * len(self.members)
-        for _, ev in durable:
-            if '"t":"mod"' in ev:
-                self._enforce(orjson.loads(ev))
-
-    def _enforce(self, event: dict[str, Any]) -> None:
-        """A ban reaches every process through the stream; each closes its own sockets of that user."""
-        if event.get("action") != "ban":
-            return
-        for conn in list(self.members):
-            if conn.user_id == event.get("user"):
-                conn.close_soon(closecodes.BANNED, "banned")
-                self.members.discard(conn)
+                    conn.push(action.frame, action.size)
+                metrics.frames_out += 1
+                metrics.deliveries_out += action.events
+            elif isinstance(action, Close):
+                action.member.close_soon(*CLOSES[action.reason])
 
 
 class HubRegistry:

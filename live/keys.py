@@ -47,6 +47,11 @@ class RoomKeys:
         return self._k("bans")
 
     @property
+    def mods(self) -> str:
+        """Set of users seen holding a mod token for this room (moderate.lua's "is a mod")."""
+        return self._k("mods")
+
+    @property
     def viewers(self) -> str:
         """Hash node -> "count:expires_ms": each server process reports its own viewers."""
         return self._k("viewers")
@@ -129,10 +134,23 @@ class RoomKeys:
         ]
 
     def moderate_keys(self) -> list[str]:
-        return [self.meta, self.events, self.mutes, self.bans, self.recent, self.deleted]
+        return [self.meta, self.events, self.mutes, self.bans, self.recent, self.deleted, self.mods]
 
     def snapshot_keys(self) -> list[str]:
-        return [self.meta, self.recent, self.mutes, self.bans, self.pin, self.events, self.viewers]
+        return [
+            self.meta,
+            self.recent,
+            self.mutes,
+            self.bans,
+            self.pin,
+            self.events,
+            self.viewers,
+            self.mods,
+        ]
+
+    def room_status_keys(self) -> list[str]:
+        """Ending a room ends its pin, so room_status.lua takes pin_end.lua's keys."""
+        return self.pin_end_keys()
 
     def pin_create_keys(self) -> list[str]:
         return [
@@ -167,6 +185,23 @@ class RoomKeys:
         ]
 
 
-def rooms_index(prefix: str) -> str:
-    """Set of every room id (for the list of live rooms); outside any room's slot."""
-    return f"{prefix}rooms"
+# The room indexes live outside every room's slot (a script of one room cannot touch them under
+# Redis Cluster), so the store updates them with a command of its own right after the script that
+# changed the status; every such update is idempotent (it states where the room belongs, whatever
+# was there before) and the list filters by the rooms' own status, so a stale entry left by a
+# crash between the two steps is never shown. Both share the hash tag {rooms}: one slot.
+
+
+def live_rooms_index(prefix: str) -> str:
+    """Sorted set of live room ids, every score 0: paged in id order with ZRANGE BYLEX."""
+    return f"{prefix}{{rooms}}:live"
+
+
+def scheduled_rooms_index(prefix: str) -> str:
+    """Sorted set of scheduled room ids scored by creation time (ms)."""
+    return f"{prefix}{{rooms}}:scheduled"
+
+
+def pin_timers(prefix: str) -> str:
+    """Sorted set room -> the ms at which time must next act on its pin (start or end)."""
+    return f"{prefix}pin_timers"

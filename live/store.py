@@ -16,14 +16,14 @@ import orjson
 
 from live.auth import Identity
 from live.batcher import ScriptBatcher
-from live.keys import RoomKeys, rooms_index
+from live.keys import RoomKeys, live_rooms_index, pin_timers, scheduled_rooms_index
 from live.scripts import Scripts, check
 from live.settings import Settings
 from rooms import events
 from rooms.chat import duplicate_digest
 from rooms.errors import Conflict
 from rooms.moderation import ModerationCommand
-from rooms.pins import PinSpec
+from rooms.pins import PinSpec, PinState
 from rooms.room import RoomStatus, transition
 
 
@@ -77,8 +77,28 @@ class PinFigures:
     stock_left: int
     count: int
     next_at: int | None
-    state: str
+    state: PinState
     deadline_ms: int | None
+
+
+def fresh_viewers(reports: dict[str, str], now: int) -> int:
+    """Sum the per-process viewer reports ("count:expires_ms") that have not expired.
+
+    viewers_report.lua applies the same rule when it also writes; this is the read-only twin for
+    the rooms list, which reads many rooms in one pipeline.
+    """
+    total = 0
+    for report in reports.values():
+        count, _, expires = report.partition(":")
+        if int(expires) > now:
+            total += int(count)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsPage:
+    rooms: list[dict[str, Any]]
+    next: str | None  # the cursor of the following page; None on the last
 
 
 def _pin_figures(reply: list[Any]) -> PinFigures | None:
@@ -90,7 +110,7 @@ def _pin_figures(reply: list[Any]) -> PinFigures | None:
         stock_left=int(reply[2]),
         count=int(reply[3]),
         next_at=next_at if next_at >= 0 else None,
-        state=str(reply[5]),
+        state=PinState(reply[5]),
         deadline_ms=deadline if deadline >= 0 else None,
     )
 
@@ -116,18 +136,24 @@ class RoomStore:
 
     async def put_room(self, room: str, title: str, host: Identity) -> tuple[bool, str]:
         k = self.keys(room)
+        now = now_ms()
         reply = check(
             await self.scripts.room_put(
                 keys=[k.meta, k.events],
-                args=[orjson.dumps(title).decode(), host.id, host.name, now_ms(), self._maxlen],
+                args=[orjson.dumps(title).decode(), host.id, host.name, now, self._maxlen],
             )
         )
-        await self.redis.sadd(rooms_index(self.settings.key_prefix), room)
-        return bool(int(reply[1])), str(reply[2])
+        created, status = bool(int(reply[1])), str(reply[2])
+        await self._index(room, RoomStatus(status), now)
+        return created, status
 
-    async def set_status(self, room: str, verb: str) -> str:
-        """Apply "start" or "stop"; the rule is ``rooms.room.transition``, the write a compare-and-set."""
+    async def set_status(self, room: str, verb: str, now: int | None = None) -> str:
+        """Apply "start" or "stop"; the rule is ``rooms.room.transition``, the write a compare-and-set.
+
+        Stopping also ends the room's pin, in the same script.
+        """
         k = self.keys(room)
+        now = now_ms() if now is None else now
         for _ in range(5):
             current = await self.redis.hget(k.meta, "status")
             if current is None:
@@ -135,19 +161,43 @@ class RoomStore:
             target = transition(RoomStatus(current), verb)
             reply = check(
                 await self.scripts.room_status(
-                    keys=[k.meta, k.events], args=[current, target.value, self._maxlen]
+                    keys=k.room_status_keys(), args=[current, target.value, self._maxlen, now]
                 )
             )
             if reply[0] == "ok":
+                await self._index(room, target, now)
                 return target.value
         raise Conflict("the room's status keeps changing; try again")
 
-    async def snapshot(self, room: str, user: str = "", now: int | None = None) -> Snapshot:
+    async def _index(self, room: str, status: RoomStatus, created_ms: int) -> None:
+        """Put the room in the index of its status, after the script that set it (keys.py says why).
+
+        Idempotent, so repeating a transition also repairs an index a crash left behind.
+        """
+        prefix = self.settings.key_prefix
+        live, scheduled = live_rooms_index(prefix), scheduled_rooms_index(prefix)
+        pipe = self.redis.pipeline(transaction=False)
+        if status is RoomStatus.SCHEDULED:
+            pipe.zadd(scheduled, {room: created_ms}, nx=True)
+        elif status is RoomStatus.LIVE:
+            pipe.zadd(live, {room: 0})
+            pipe.zrem(scheduled, room)
+        else:
+            pipe.zrem(live, room)
+            pipe.zrem(scheduled, room)
+            # Its pin ended with the show: time has nothing left to do in this room.
+            pipe.zrem(pin_timers(prefix), room)
+        await pipe.execute()
+
+    async def snapshot(
+        self, room: str, user: str = "", now: int | None = None, *, role: str = ""
+    ) -> Snapshot:
+        """What ``hello`` carries. ``role`` is the user's role in this room: a mod is recorded."""
         k = self.keys(room)
         reply = check(
             await self.scripts.snapshot(
                 keys=k.snapshot_keys(),
-                args=[user, now_ms() if now is None else now],
+                args=[user, now_ms() if now is None else now, role],
             )
         )
         flat = reply[1]
@@ -162,17 +212,34 @@ class RoomStore:
             viewers=int(reply[7]),
         )
 
-    async def live_rooms(self) -> list[dict[str, Any]]:
-        ids = sorted(await self.redis.smembers(rooms_index(self.settings.key_prefix)))
-        out = []
-        for room in ids:
+    async def live_rooms(self, cursor: str | None = None, limit: int = 50) -> RoomsPage:
+        """A page of live rooms in id order, after ``cursor`` (a room id), in two round trips.
+
+        The index may hold a room that has just ended (keys.py): each room's own status, read in
+        the same pipeline as its title and viewers, decides.
+        """
+        index = live_rooms_index(self.settings.key_prefix)
+        start = f"({cursor}" if cursor else "-"
+        ids = await self.redis.zrange(index, start, "+", bylex=True, offset=0, num=limit + 1)
+        page, more = ids[:limit], len(ids) > limit
+        pipe = self.redis.pipeline(transaction=False)
+        for room in page:
             k = self.keys(room)
-            title, status, host_name = await self.redis.hmget(k.meta, ["title", "status", "host_name"])
-            if status != RoomStatus.LIVE.value:
-                continue
-            viewers = await self.viewer_count(room)
-            out.append({"id": room, "title": title, "host": {"name": host_name}, "viewers": viewers})
-        return out
+            pipe.hmget(k.meta, ["title", "status", "host_name"])
+            pipe.hgetall(k.viewers)
+        replies = await pipe.execute() if page else []
+        now = now_ms()
+        rooms, gone = [], []
+        for i, room in enumerate(page):
+            (title, status, host_name), reports = replies[2 * i], replies[2 * i + 1]
+            if status == RoomStatus.LIVE.value:
+                viewers = fresh_viewers(reports, now)
+                rooms.append({"id": room, "title": title, "host": {"name": host_name}, "viewers": viewers})
+            elif status in (None, RoomStatus.ENDED.value):
+                gone.append(room)  # ended is final: safe to drop, whatever runs concurrently
+        if gone:
+            await self.redis.zrem(index, *gone)
+        return RoomsPage(rooms, page[-1] if more else None)
 
     # Chat and moderation
 
@@ -200,7 +267,10 @@ class RoomStore:
         )
         return int(reply[1])
 
-    async def moderate(self, room: str, cmd: ModerationCommand) -> int:
+    async def moderate(
+        self, room: str, cmd: ModerationCommand, actor: Identity, now: int | None = None
+    ) -> int:
+        """Apply one moderation action by ``actor`` (the room's host or a mod; moderate.lua has the rules)."""
         k = self.keys(room)
         reply = check(
             await self.scripts.moderate(
@@ -210,8 +280,10 @@ class RoomStore:
                     cmd.user or "",
                     cmd.seconds or 0,
                     cmd.seq or 0,
-                    now_ms(),
+                    now_ms() if now is None else now,
                     self._maxlen,
+                    actor.id,
+                    actor.role.value,
                 ],
             )
         )
@@ -297,28 +369,40 @@ class RoomStore:
 
     async def schedule_pin(self, room: str, deadline_ms: int | None) -> None:
         """Keep the service-wide timer of pins that time must act on (start, end)."""
-        timers = f"{self.settings.key_prefix}pin_timers"
+        timers = pin_timers(self.settings.key_prefix)
         if deadline_ms is None:
             await self.redis.zrem(timers, room)
         else:
             await self.redis.zadd(timers, {room: deadline_ms})
 
     async def due_pins(self, now: int) -> list[str]:
-        return list(await self.redis.zrangebyscore(f"{self.settings.key_prefix}pin_timers", "-inf", now))
+        return list(await self.redis.zrangebyscore(pin_timers(self.settings.key_prefix), "-inf", now))
 
-    async def buy(self, room: str, who: Identity, pin: str, qty: int, request_id: str, now: int) -> str:
+    async def buy(
+        self,
+        room: str,
+        who: Identity,
+        pin: str,
+        qty: int,
+        request_id: str,
+        now: int,
+        *,
+        name: str | None = None,
+    ) -> str:
         """Take an order; return its JSON as stored (with ``refund_cents`` once one is owed).
 
-        The order is handed on as the JSON the script recorded: the ack splices it in rather
-        than decoding and encoding it again on the hottest path of a flash sale.
+        The order records the buyer's display name (``name``, default the identity's) for the
+        host's panel. The order is handed on as the JSON the script recorded: the ack splices it
+        in rather than decoding and encoding it again on the hottest path of a flash sale.
         """
         k = self.keys(room)
         order_id = f"o-{now:x}-{secrets.token_hex(4)}"
+        name_json = orjson.dumps(who.name if name is None else name).decode()
         reply = check(
             await self.batcher.call(
                 self.scripts.buy,
                 k.buy_keys(),
-                [now, self._maxlen, who.id, pin, qty, request_id, order_id],
+                [now, self._maxlen, who.id, pin, qty, request_id, order_id, name_json],
             )
         )
         order, refund = str(reply[1]), int(reply[3])

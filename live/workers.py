@@ -11,7 +11,8 @@ The parent only supervises: it restarts a worker that dies (backing off when one
 dying at start, giving up after ``max_quick_deaths`` in a row), forwards SIGTERM and
 SIGINT to the workers, waits for them to drain, and returns; the caller then stops the
 bundled Redis, after the last worker is gone. A worker whose parent vanished (killed
-with SIGKILL) notices within ``PARENT_CHECK_S`` and shuts down gracefully.
+with SIGKILL) gets SIGTERM from the kernel at once (``live/lifeline.py``; on Linux) or
+notices within ``PARENT_CHECK_S``, and shuts down gracefully.
 
 Fork, not spawn: the parent has imported everything and started no thread or event
 loop, so a worker starts in milliseconds, shares the imported code's pages, and builds
@@ -30,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
+
+from live.lifeline import die_with_parent
 
 PARENT_CHECK_S = 1.0  # how often a worker checks that its supervisor is still alive
 
@@ -138,6 +141,8 @@ class Supervisor:
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1
             try:
+                # SIGTERM (a graceful drain) the moment the supervisor dies, even by SIGKILL.
+                die_with_parent(parent, signal.SIGTERM)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 os.environ["LIVE_WORKER"] = str(slot.index)

@@ -83,6 +83,12 @@ class LimitReached(RoomError):
     code, status = "limit_reached", 409
 
 
+class MethodNotAllowed(RoomError):
+    """A known path asked with a method it does not take (the contract is silent; docs/protocol.md)."""
+
+    code, status = "method_not_allowed", 405
+
+
 class Unavailable(RoomError):
     """The shared store (Redis) does not answer; the request changed nothing we know of."""
 
@@ -108,6 +114,7 @@ ERRORS_BY_CODE: dict[str, type[RoomError]] = {
         Ended,
         SoldOut,
         LimitReached,
+        MethodNotAllowed,
         Unavailable,
     )
 }

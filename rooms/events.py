@@ -2,8 +2,9 @@
 
 Durable events (``DURABLE``) get their ``seq`` inside Redis, in the same Lua step
 that decides them: Python encodes the event without ``seq`` and the script splices
-``"seq":N`` in front. Ephemeral events carry no ``seq`` and are encoded by the hub
-once per frame, never once per viewer.
+``"seq":N`` in front. Only ``chat`` is built here; the other durable events are
+built by the Lua script that decides them (live/lua/). Ephemeral events carry no ``seq``
+and are encoded by the hub once per frame, never once per viewer.
 """
 
 from __future__ import annotations
@@ -26,26 +27,6 @@ class Chat:
     text: str
     ts_ms: int
     t: Literal["chat"] = "chat"
-
-
-@dataclass(frozen=True, slots=True)
-class ChatDeleted:
-    target: int
-    t: Literal["chat_deleted"] = "chat_deleted"
-
-
-@dataclass(frozen=True, slots=True)
-class RoomStatusChanged:
-    status: str
-    t: Literal["room"] = "room"
-
-
-@dataclass(frozen=True, slots=True)
-class Moderation:
-    action: str
-    user: str | None = None
-    seconds: int | None = None
-    t: Literal["mod"] = "mod"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +75,7 @@ class Error:
 DURABLE = frozenset({"chat", "chat_deleted", "pin", "price", "sold_out", "pin_end", "room", "mod"})
 
 
-def _drop_none(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
-    return obj
-
-
 def encode_event(event: object) -> bytes:
     """Encode one event as a JSON object (no ``seq``: durable ones get it in Redis)."""
     to_dict = getattr(event, "to_dict", None)
-    if to_dict is not None:
-        return orjson.dumps(to_dict())
-    if isinstance(event, Moderation):
-        return orjson.dumps(_drop_none(orjson.loads(orjson.dumps(event))))
-    return orjson.dumps(event)
-
-
-def encode_frame(events: list[object]) -> bytes:
-    """Encode events as one frame: a JSON array, oldest first."""
-    return b"[" + b",".join(encode_event(e) for e in events) + b"]"
+    return orjson.dumps(to_dict() if to_dict is not None else event)

@@ -1,4 +1,9 @@
-"""Flash-sale pins: the request body's rules, price tiers, and the pin's state over time."""
+"""Flash-sale pins: the request body's rules and the pin's states.
+
+The sale's rules over time (the tier in force for a count, the state at an instant, what price
+protection refunds) are decided in Lua only (live/lua/_lib.lua, buy.lua, chat_post.lua) and tested
+there, against the real Redis (tests/live/test_scripts_sale.py): no Python twin to drift.
+"""
 
 from __future__ import annotations
 
@@ -178,36 +183,3 @@ def parse_pin(body: object) -> PinSpec:
         count_mode=count_mode,
         price_protection=protection,
     )
-
-
-def tier_for(count: int, tiers: tuple[Tier, ...]) -> int:
-    """Index of the last tier whose ``at`` the count has reached."""
-    reached = 0
-    for i, tier in enumerate(tiers):
-        if tier.at <= count:
-            reached = i
-    return reached
-
-
-def next_at(count: int, tiers: tuple[Tier, ...]) -> int | None:
-    """The count at which the next tier starts; None at the last tier."""
-    for tier in tiers:
-        if tier.at > count:
-            return tier.at
-    return None
-
-
-def sale_state(stored: PinState, starts_at_ms: int, ends_at_ms: int, now_ms: int) -> PinState:
-    """The state at ``now_ms``: time moves a pin on even before anyone records it."""
-    if stored is PinState.ENDED or now_ms >= ends_at_ms:
-        return PinState.ENDED
-    if stored is PinState.SOLD_OUT:
-        return PinState.SOLD_OUT
-    if now_ms < starts_at_ms:
-        return PinState.UPCOMING
-    return PinState.LIVE
-
-
-def refund_cents(unit_price_cents: int, qty: int, final_price_cents: int) -> int:
-    """What price protection owes an order when the pin ends at ``final_price_cents``."""
-    return max(0, unit_price_cents - final_price_cents) * qty

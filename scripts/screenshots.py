@@ -2,8 +2,9 @@
 """Screenshots of the web pages for docs/screenshots/.
 
 Starts its own `live serve --dev` (bundled Redis, temporary data dir, free port), seeds a room
-with a pin, chat, likes and purchases, opens the player and the host panel at phone (390x844)
-and desktop (1366x900) sizes in Debian's Chromium, writes PNGs, and stops everything it started.
+with a pin, chat (also in Chinese, with emoji), likes and purchases, opens the player at phone
+(390x844 and 320x640, with touch) and desktop (1440x900, 1024x768) sizes and the host panel at
+1366x768 in Debian's Chromium, writes PNGs, and stops everything it started.
 
     python scripts/screenshots.py [--out docs/screenshots] [--no-video]
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 import redis
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from websockets.sync.client import ClientConnection, connect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,8 +38,11 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
 ]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+SMALL_PHONE: ViewportSize = {"width": 320, "height": 640}
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
+LAPTOP: ViewportSize = {"width": 1024, "height": 768}
+HOST: ViewportSize = {"width": 1366, "height": 768}
 ROOM = "showcase"
 PIN = {
     "product": {
@@ -157,8 +161,9 @@ class Crowd:
                 ws.close()
 
 
-def page(browser: Browser, viewport: dict[str, int], url: str) -> Page:
-    context = browser.new_context(viewport=viewport, device_scale_factor=1)
+def page(browser: Browser, viewport: ViewportSize, url: str) -> Page:
+    touch = viewport["width"] < 900  # a phone: touch screen, mobile viewport
+    context = browser.new_context(viewport=viewport, device_scale_factor=1, has_touch=touch, is_mobile=touch)
     context.set_default_timeout(15_000)
     p = context.new_page()
     p.goto(url)
@@ -184,8 +189,9 @@ def main() -> int:
         http.post(f"/api/rooms/{ROOM}/start").raise_for_status()
         pin = http.post(f"/api/rooms/{ROOM}/pins", json=PIN).json()
 
-        crowd = Crowd(server, ["Lin", "Mo", "Ana", "Kai", "Sol"])
+        crowd = Crowd(server, ["Lin", "Mo", "Ana", "Kai", "Sol", "小美"])
         crowd.say("Lin", "Hi Mei! Is the mug dishwasher safe?")
+        crowd.say("小美", "这个熊猫杯好可爱！可以用洗碗机吗？🍓🐼")
         crowd.request("Lin", {"t": "buy", "pin": pin["id"], "qty": 1})
         crowd.say("Mo", "That panda is so cute")
         crowd.like("Mo", 10)
@@ -193,7 +199,7 @@ def main() -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
             try:
-                host = page(browser, DESKTOP, f"{server.url}/host/{ROOM}#token={host_token}")
+                host = page(browser, HOST, f"{server.url}/host/{ROOM}#token={host_token}")
                 host.wait_for_selector("#net[data-status=online]")
                 if not args.no_video:
                     host.click("#camBtn")
@@ -204,7 +210,9 @@ def main() -> int:
 
                 phone = page(browser, PHONE, f"{server.url}/watch/{ROOM}?name=Yue")
                 desk = page(browser, DESKTOP, f"{server.url}/watch/{ROOM}?name=Ren")
-                for viewer in (phone, desk):
+                laptop = page(browser, LAPTOP, f"{server.url}/watch/{ROOM}?name=Ida")
+                small = page(browser, SMALL_PHONE, f"{server.url}/watch/{ROOM}?name=Bo")
+                for viewer in (phone, desk, laptop, small):
                     viewer.wait_for_selector("body[data-net=online]")
                     if not args.no_video:
                         with contextlib.suppress(Exception):
@@ -221,7 +229,7 @@ def main() -> int:
                 desk.press("#chatInput", "Enter")
                 crowd.say("Sol", "Price dropped!!")
                 crowd.like("Ana", 8)
-                for viewer in (phone, desk):
+                for viewer in (phone, desk, laptop, small):
                     viewer.wait_for_function(
                         "document.querySelector('#priceNow').textContent.startsWith('¥29')"
                     )
@@ -232,6 +240,13 @@ def main() -> int:
                 phone.wait_for_timeout(1800)
                 phone.screenshot(path=str(out / "player-phone.png"))
                 desk.screenshot(path=str(out / "player-desktop.png"))
+                laptop.screenshot(path=str(out / "player-laptop.png"))
+                small.screenshot(path=str(out / "player-phone-320.png"))
+                phone.tap("#productToggle")  # the card opened: ladder, stock, clock
+                phone.wait_for_selector("#ladder", state="visible")
+                phone.wait_for_timeout(300)
+                phone.screenshot(path=str(out / "player-phone-open.png"))
+                phone.tap("#productToggle")
 
                 host.wait_for_function("document.querySelectorAll('#orderRows tr[data-order]').length >= 3")
                 host.wait_for_timeout(4500)  # a few stats polls, so the charts have a line

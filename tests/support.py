@@ -1,4 +1,8 @@
-"""Test support: real redis-server and real `live serve` processes, and a small WebSocket client."""
+"""Test support: a small WebSocket client and HTTP helper, over the process kit (``kit/``).
+
+The processes themselves (``RedisProc``, ``ServerProc``, ...) live in ``kit.procs``, shared with
+the benchmarks; they are re-exported here for the tests that import them from this module.
+"""
 
 from __future__ import annotations
 
@@ -6,190 +10,43 @@ import asyncio
 import contextlib
 import itertools
 import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import redis
 import websockets
 
-from live.auth import make_token
+from kit.procs import REPO, RedisProc, ServerProc, free_port
+from kit.tokens import SECRET, token_for
 from rooms.events import DURABLE
 
-SECRET = "test-secret-0123456789-abcdefghijklmnop"
-REPO = Path(__file__).resolve().parent.parent
+__all__ = [
+    "REPO",
+    "SECRET",
+    "Client",
+    "Http",
+    "RedisProc",
+    "ServerProc",
+    "free_port",
+    "make_room",
+    "new_prefix",
+    "test_token",
+    "unique_room",
+]
+
 _prefixes = itertools.count(1)
 _rooms = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique_room(stem: str = "r") -> str:
     return f"{stem}-{os.getpid()}-{next(_rooms)}"
 
 
-class RedisProc:
-    """A real redis-server on a free loopback port, with AOF, that a test may kill and restart."""
-
-    def __init__(self, appendfsync: str = "everysec", extra: list[str] | None = None) -> None:
-        self.dir = tempfile.mkdtemp(prefix="live-redis-")
-        self.port = free_port()
-        self.appendfsync = appendfsync
-        self.extra = extra or []
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProc:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.dir,
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                self.appendfsync,
-                "--save",
-                "",
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if client.ping():
-                    client.close()
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class ServerProc:
-    """One `live serve` process (a real uvicorn on a real port)."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        prefix: str,
-        env: dict[str, str] | None = None,
-        args: list[str] | None = None,
-        dev: bool = True,
-    ) -> None:
-        self.redis_url = redis_url
-        self.prefix = prefix
-        self.secret = SECRET
-        full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
-        # The server's log, kept for reading when a test fails (path printed by the fixture).
-        self.log_path = Path(tempfile.mkstemp(prefix="live-serve-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "live",
-                "serve",
-                "--port",
-                "0",
-                "--redis-url",
-                redis_url,
-                "--secret",
-                SECRET,
-                *(["--dev"] if dev else []),
-                *(args or []),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=full_env,
-            cwd=REPO,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
-        if not match:
-            self.proc.wait(10)
-            raise RuntimeError(f"live serve did not start: {line}{self.log_path.read_text()}")
-        self.url = match.group(1)
-        self.ws_url = self.url.replace("http://", "ws://")
-        self.host, port = self.url.removeprefix("http://").rsplit(":", 1)
-        self.port = int(port)
-        self._wait_healthy()
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("live serve never became healthy")
-
-    def token(
-        self, role: str = "viewer", room: str | None = None, name: str = "Test", sub: str | None = None
-    ) -> str:
-        return test_token(self.secret, role, room, name, sub)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self._log.close()
-
-
 def test_token(secret: str, role: str, room: str | None, name: str, sub: str | None) -> str:
     """A one-hour token; the user id defaults to the name's id-safe letters."""
-    sub = sub or re.sub(r"[^A-Za-z0-9_-]", "", name.lower()) or "user"
-    return make_token(secret, sub=sub, name=name, role=role, room=room, ttl_s=3600)
+    return token_for(secret, role, room, name, sub)
 
 
 test_token.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
@@ -272,6 +129,10 @@ class Client:
         finally:
             self.closed_code = self.ws.close_code or 1006
             self._arrived.set()
+
+    def rewind(self, index: int) -> None:
+        """Look again from ``events[index]`` on: for events whose order against an ack is not promised."""
+        self._cursor = index
 
     async def wait_for(
         self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0, consume: bool = True

@@ -14,15 +14,20 @@ local function fail(code, message, retry_after_ms)
   return {'err', code, message, retry_after_ms or -1}
 end
 
--- The state of the current pin at now_ms: time drives upcoming -> live -> ended.
-local function pin_state(pin, now)
-  local state = redis.call('HGET', pin, 'state')
-  if not state then return nil end
-  if state == 'ended' then return 'ended' end
-  if now >= tonumber(redis.call('HGET', pin, 'ends_at_ms')) then return 'ended' end
-  if state == 'sold_out' then return 'sold_out' end
-  if now < tonumber(redis.call('HGET', pin, 'starts_at_ms')) then return 'upcoming' end
+-- The sale's state at now from its stored state and window: time drives upcoming -> live -> ended
+-- before anyone records it (buy.lua reads the fields itself, in one HMGET with the others it needs).
+local function sale_state(stored, starts_at, ends_at, now)
+  if stored == 'ended' or now >= ends_at then return 'ended' end
+  if stored == 'sold_out' then return 'sold_out' end
+  if now < starts_at then return 'upcoming' end
   return 'live'
+end
+
+-- The state of the current pin at now (nil without a pin).
+local function pin_state(pin, now)
+  local f = redis.call('HMGET', pin, 'state', 'starts_at_ms', 'ends_at_ms')
+  if not f[1] then return nil end
+  return sale_state(f[1], tonumber(f[2]), tonumber(f[3]), now)
 end
 
 local function split_numbers(csv)

@@ -1,9 +1,12 @@
 -- Everything hello carries, read in one atomic step so that its seq matches its contents.
--- KEYS: meta recent mutes bans pin events viewers   ARGV: user now
-local meta, recent, mutes, bans, pin, events, viewers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local user, now = ARGV[1], tonumber(ARGV[2])
+-- A mod connecting is recorded as one of the room's mods (moderate.lua: mods do not act on mods).
+-- KEYS: meta recent mutes bans pin events viewers mods   ARGV: user now role
+local meta, recent, mutes, bans, pin, events, viewers, mods =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local user, now, role = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local m = redis.call('HGETALL', meta)
 if #m == 0 then return {'err', 'not_found', 'no such room', -1} end
+if role == 'mod' and user ~= '' then redis.call('SADD', mods, user) end
 local chat = redis.call('ZRANGE', recent, 0, -1)
 local muted = redis.call('HGET', mutes, user) or '0'
 local banned = redis.call('SISMEMBER', bans, user)

@@ -51,3 +51,61 @@ async def test_a_draining_viewer_gets_every_frame_in_order() -> None:
 async def test_without_a_writable_probe_nothing_is_sent_directly() -> None:
     conn = _connection(1000, [], asyncio.Event())
     assert not conn.can_send_now()
+
+
+async def test_the_bound_is_in_utf8_bytes_not_characters() -> None:
+    sent: list[str] = []
+    conn = _connection(1000, sent, asyncio.Event())  # never drains
+    conn.start()
+    conn.push("x")
+    await asyncio.sleep(0)  # the writer holds the first frame
+    conn.push("中" * 300)  # 300 characters, 900 bytes
+    assert not conn.closed
+    conn.push("文" * 40)  # 340 characters, but 1,020 bytes queued
+    assert conn.closed and conn.close_code == closecodes.TOO_SLOW
+    await conn.stop()
+
+
+def _direct(max_bytes: int, buffered: list[int], sent: list[str]) -> Connection:
+    """A connection on a socket that takes writes at once, with this much already unsent."""
+
+    async def raw_send(message: dict[str, object]) -> None:
+        sent.append(str(message["text"]))
+
+    async def never(*args: object) -> None:
+        raise AssertionError("the writer task is not used here")
+
+    return Connection(
+        room="r",
+        identity=None,
+        viewer_key="v",
+        send_text=never,
+        close=never,
+        outbox_max_bytes=max_bytes,
+        raw_send=raw_send,
+        writable=lambda: True,
+        write_buffer_size=lambda: buffered[0],
+    )
+
+
+async def test_bytes_the_transport_still_holds_count_against_the_bound() -> None:
+    # Pongs the protocol wrote itself sit in the transport's buffer, outside the outbox.
+    buffered = [900]
+    conn = _direct(1000, buffered, [])
+    conn.push("x" * 99)
+    assert not conn.closed
+    conn.push("x" * 2)  # 101 queued + 900 unsent > 1,000
+    assert conn.closed and conn.close_code == closecodes.TOO_SLOW
+
+
+async def test_a_direct_write_that_leaves_the_transport_over_the_bound_drops_the_viewer() -> None:
+    buffered = [0]
+    sent: list[str] = []
+    conn = _direct(1000, buffered, sent)
+    assert conn.can_send_now()
+    await conn.send_now("fine")
+    assert not conn.closed
+    buffered[0] = 1200  # the socket stopped draining; this frame and the pongs before it wait
+    await conn.send_now("too much")
+    assert sent == ["fine", "too much"]
+    assert conn.closed and conn.close_code == closecodes.TOO_SLOW

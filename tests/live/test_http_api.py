@@ -150,7 +150,14 @@ async def test_dev_token(shared_server: ServerProc, start_server) -> None:  # ty
         "POST", "/api/dev/token", {"name": "Ann", "role": "host", "room": "demo"}
     )
     assert r.status_code == 200 and r.json()["token"].count(".") == 2
-    for body in ({"name": "", "role": "viewer"}, {"name": "A", "role": "god"}, {"name": "A", "role": "host"}):
+    refused = (
+        {"name": "", "role": "viewer"},
+        {"name": "\u200b", "role": "viewer"},  # nothing visible: the same text rule as chat
+        {"name": "Ann\u202e", "role": "viewer"},  # a bidi override
+        {"name": "A", "role": "god"},
+        {"name": "A", "role": "host"},
+    )
+    for body in refused:
         r = await Http(shared_server).call("POST", "/api/dev/token", body)
         assert r.status_code == 400, body
     # Without --dev the route does not exist.
@@ -168,3 +175,68 @@ async def test_moderation_by_mod(shared_server: ServerProc) -> None:
     assert snap["room"]["slow_s"] == 3
     r = await mod.call("POST", f"/api/rooms/{room}/moderation", {"action": "explode"})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/api/rooms/{room}/start", "POST"),
+        ("DELETE", "/api/rooms/{room}", "GET, HEAD, PUT"),
+        ("POST", "/api/rooms", "GET, HEAD"),
+        ("GET", "/api/dev/token", "POST"),
+    ],
+)
+async def test_a_wrong_method_is_405_with_allow(
+    shared_server: ServerProc, method: str, path: str, allow: str
+) -> None:
+    r = await Http(shared_server).call(method, path.format(room=unique_room()))
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    told = " or ".join(m for m in allow.split(", ") if m != "HEAD")
+    assert r.json() == {"error": "method_not_allowed", "message": f"use {told}"}
+
+
+async def test_without_dev_the_dev_token_path_does_not_exist(start_server) -> None:  # type: ignore[no-untyped-def]
+    prod = start_server(dev=False)
+    for method in ("GET", "POST", "DELETE"):
+        r = await Http(prod).call(method, "/api/dev/token", {"name": "Ann"} if method == "POST" else None)
+        assert (r.status_code, r.json()["error"]) == (404, "not_found"), method
+
+
+async def test_rooms_list_pages(shared_server: ServerProc) -> None:
+    mine = set()
+    for _ in range(3):
+        room, _host = await make_room(shared_server)
+        mine.add(room)
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        r = await Http(shared_server).call("GET", f"/api/rooms?limit=1&cursor={cursor}")
+        assert r.status_code == 200
+        body = r.json()
+        assert set(body) == {"rooms", "next"} and len(body["rooms"]) <= 1
+        seen += [x["id"] for x in body["rooms"]]
+        if body["next"] is None:
+            break
+        cursor = body["next"]
+    assert mine <= set(seen) and len(seen) == len(set(seen))
+    for query in ("limit=0", "limit=201", "limit=x", "cursor=NOT_A_ROOM"):
+        r = await Http(shared_server).call("GET", f"/api/rooms?{query}")
+        assert (r.status_code, r.json()["error"]) == (400, "bad_request"), query
+
+
+async def test_a_mod_cannot_lock_the_host_out(shared_server: ServerProc) -> None:
+    room, host = await make_room(shared_server)
+    mod = Http(shared_server, shared_server.token("mod", room, name="Mo", sub="mo"))
+    for body in ({"action": "ban", "user": "host"}, {"action": "mute", "user": "host", "seconds": 60}):
+        r = await mod.call("POST", f"/api/rooms/{room}/moderation", body)
+        assert (r.status_code, r.json()["error"]) == (403, "forbidden"), body
+    # The host bans the mod; the banned mod cannot lift its own ban.
+    r = await host.call("POST", f"/api/rooms/{room}/moderation", {"action": "ban", "user": "mo"})
+    assert r.status_code == 200
+    r = await mod.call("POST", f"/api/rooms/{room}/moderation", {"action": "unban", "user": "mo"})
+    assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+    hostess = await Client.connect(
+        shared_server, room, shared_server.token("host", room, name="Host", sub="host")
+    )
+    assert hostess.events[0]["you"]["id"] == "host"  # not banned: the host is still in
+    await hostess.close()

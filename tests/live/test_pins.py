@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -282,8 +284,8 @@ async def test_order_price_is_the_tier_in_force_and_protection_refunds(shared_se
     again = (await clients[0].request({"t": "buy", "id": "b1", "pin": "p1", "qty": 2}))["order"]
     assert again["refund_cents"] == 2000
     csv = (await host.call("GET", f"/api/rooms/{room}/orders?format=csv")).text.splitlines()
-    assert csv[0] == "id,pin,user,qty,unit_price_cents,total_cents,tier,ts_ms,refund_cents"
-    assert len(csv) == 4 and any(line.startswith(first["id"]) and line.endswith(",2000") for line in csv)
+    assert csv[0] == "id,pin,user,qty,unit_price_cents,total_cents,tier,ts_ms,refund_cents,name"
+    assert len(csv) == 4 and any(line.startswith(first["id"]) and line.endswith(",2000,U0") for line in csv)
     stats = (await host.call("GET", f"/api/rooms/{room}/stats")).json()
     assert stats["orders"] == 3 and stats["units"] == 4 and stats["gmv_cents"] == 5000 + 2000 + 1500
     assert stats["buyers"] == 3 and stats["refund_cents"] == 2500 and stats["chat_posts"] == 3
@@ -313,3 +315,39 @@ async def test_pin_in_missing_or_ended_room(shared_server: ServerProc) -> None:
     ghost = Http(shared_server, shared_server.token("host", "ghost-room-x", name="G"))
     r = await ghost.call("POST", "/api/rooms/ghost-room-x/pins", pin_body())
     assert (r.status_code, r.json()["error"]) == (404, "not_found")
+
+
+async def test_stopping_the_show_ends_its_sale(shared_server: ServerProc) -> None:
+    room, host = await make_room(shared_server)
+    await host.call("POST", f"/api/rooms/{room}/pins", pin_body(id="p1"))
+    bob = await Client.connect(shared_server, room, shared_server.token(name="Bob", sub="bob"))
+    assert (await bob.request({"t": "buy", "id": "b1", "pin": "p1", "qty": 1}))["t"] == "ack"
+    assert (await host.call("POST", f"/api/rooms/{room}/stop")).json()["status"] == "ended"
+    end = await bob.next_of("pin_end", pin="p1")
+    await bob.next_of("room", status="ended")
+    assert end["sold"] == 1
+    snap = (await Http(shared_server).call("GET", f"/api/rooms/{room}")).json()
+    assert snap["pin"]["state"] == "ended"
+    ann = await Client.connect(shared_server, room, shared_server.token(name="Ann", sub="ann"))
+    assert (await ann.request({"t": "buy", "id": "a1", "pin": "p1", "qty": 1}))["code"] == "ended"
+    await bob.close()
+    await ann.close()
+
+
+async def test_orders_carry_names_and_the_csv_is_safe_in_a_spreadsheet(shared_server: ServerProc) -> None:
+    room, host = await make_room(shared_server)
+    await host.call("POST", f"/api/rooms/{room}/pins", pin_body(id="-p1", stock=5))
+    name = '=HYPERLINK("http://x.test","ok")'
+    eve = await Client.connect(shared_server, room, shared_server.token(name=name, sub="-eve"))
+    ack = await eve.request({"t": "buy", "id": "b1", "pin": "-p1", "qty": 1})
+    assert ack["order"]["name"] == name and ack["order"]["user"] == "-eve"
+    [order] = (await host.call("GET", f"/api/rooms/{room}/orders")).json()["orders"]
+    assert order["name"] == name  # the JSON is data, not a spreadsheet: unchanged
+    rows = list(
+        csv.reader(io.StringIO((await host.call("GET", f"/api/rooms/{room}/orders?format=csv")).text))
+    )
+    assert rows[0][-1] == "name"
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["pin"], row["user"], row["name"]) == ("'-p1", "'-eve", "'" + name)
+    assert row["qty"] == "1" and row["id"] == order["id"]  # server values are left alone
+    await eve.close()

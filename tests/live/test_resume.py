@@ -6,7 +6,9 @@ from tests.support import Client, ServerProc, make_room
 
 
 async def test_resume_after_disconnect_has_no_gap_no_duplicate(start_server) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(env={"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0"})
+    server = start_server(
+        env={"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0", "LIVE_WIRE_FRAMES_PER_S": "0"}
+    )
     room, _ = await make_room(server)
     poster = await Client.connect(server, room, server.token(name="Ann", sub="ann"))
     viewer = await Client.connect(server, room)
@@ -31,7 +33,9 @@ async def test_resume_after_disconnect_has_no_gap_no_duplicate(start_server) -> 
 
 async def test_since_too_old_gets_a_fresh_snapshot(start_server) -> None:  # type: ignore[no-untyped-def]
     # Keep only ~100 events so that falling behind is quick to provoke.
-    server = start_server(env={"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0"})
+    server = start_server(
+        env={"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0", "LIVE_WIRE_FRAMES_PER_S": "0"}
+    )
     room, _ = await make_room(server)
     poster = await Client.connect(server, room, server.token(name="Ann", sub="ann"))
     # The stream keeps at least 2,000 events; post past that.

@@ -14,7 +14,12 @@ N = 16_000  # x ~280 bytes a line: past the outbox bound plus all that kernel so
 
 async def test_stalled_viewer_is_cut_off_and_others_stay_on_time(start_server) -> None:  # type: ignore[no-untyped-def]
     server = start_server(
-        env={"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0", "LIVE_OUTBOX_MAX_BYTES": "65536"}
+        env={
+            "LIVE_CHAT_RATE_POSTS": "0",
+            "LIVE_FRAMES_PER_S": "0",
+            "LIVE_WIRE_FRAMES_PER_S": "0",  # the poster sends thousands of frames a second
+            "LIVE_OUTBOX_MAX_BYTES": "65536",
+        }
     )
     room, _ = await make_room(server)
     # A viewer whose socket never reads: a tiny receive window set before connecting, and no reads.

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from rooms.errors import BadRequest
-from rooms.pins import CountMode, PinState, Tier, next_at, parse_pin, refund_cents, sale_state, tier_for
+from rooms.pins import CountMode, Tier, parse_pin
 
 GOOD: dict[str, Any] = {
     "product": {
@@ -103,23 +103,3 @@ def test_every_invalid_field_is_named(path: str, value: Any, field: str) -> None
 def test_body_must_be_an_object() -> None:
     with pytest.raises(BadRequest):
         parse_pin([GOOD])
-
-
-def test_tier_selection() -> None:
-    tiers = (Tier(0, 2500), Tier(50, 2000), Tier(200, 1500))
-    assert [tier_for(c, tiers) for c in (0, 49, 50, 199, 200, 10_000)] == [0, 0, 1, 1, 2, 2]
-    assert [next_at(c, tiers) for c in (0, 50, 199, 200)] == [50, 200, 200, None]
-
-
-def test_sale_state_follows_time() -> None:
-    assert sale_state(PinState.UPCOMING, 100, 200, 99) is PinState.UPCOMING
-    assert sale_state(PinState.UPCOMING, 100, 200, 100) is PinState.LIVE
-    assert sale_state(PinState.LIVE, 100, 200, 200) is PinState.ENDED
-    assert sale_state(PinState.SOLD_OUT, 100, 200, 150) is PinState.SOLD_OUT
-    assert sale_state(PinState.SOLD_OUT, 100, 200, 250) is PinState.ENDED
-    assert sale_state(PinState.ENDED, 100, 200, 150) is PinState.ENDED
-
-
-def test_refunds() -> None:
-    assert refund_cents(2500, 2, 1500) == 2000
-    assert refund_cents(1500, 2, 1500) == 0

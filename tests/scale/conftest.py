@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.scale.procs import ClusterProcs, LiveProc
-from tests.support import RedisProc, new_prefix
+from kit.procs import LOAD_TEST_ENV, ClusterProcs, RedisProc
+from kit.procs import ServerProc as LiveProc
+from tests.support import new_prefix
 
 # Servers that accept chat as fast as the tests post it (the per-user limits are tested elsewhere).
-FAST_ENV = {"LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0"}
+FAST_ENV = {**LOAD_TEST_ENV, "LIVE_CHAT_RATE_POSTS": "0", "LIVE_FRAMES_PER_S": "0"}
 
 
 @pytest.fixture

@@ -6,13 +6,20 @@ import asyncio
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
+import pytest
 
+from kit.crowd import RawViewer, open_viewers
+from kit.procs import ServerProc
 from live.workers import RestartPolicy, Supervisor
 from tests.scale.procs import LiveProc, Resumer, client_port, socket_owner, wait_until
 from tests.support import Client, make_room
+
+DRAIN_VIEWERS = 1000  # as many as one asyncio client opens in a few seconds on 2 shared cores
 
 
 async def _viewers_on_every_worker(
@@ -210,7 +217,36 @@ async def test_bundled_redis_is_shared_and_stopped_after_the_last_worker() -> No
 def _redis_answers(port: int) -> bool:
     import redis
 
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
     try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+        return bool(client.ping())
     except redis.RedisError:
         return False
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_sigterm_with_a_thousand_viewers_tells_each_1012_and_exits_zero(
+    tmp_path: Path, workers: int
+) -> None:
+    # The bundled Redis (the case that hung): stopped only after the last worker has drained.
+    server = ServerProc(
+        None, "drain:", env={"LIVE_MAX_CONNS_PER_IP": "0"}, workers=workers, data_dir=tmp_path / "data"
+    )
+    viewers: list[RawViewer] = []
+    try:
+        room, _ = await make_room(server)
+        viewers = await open_viewers(server.host, server.port, f"/ws/{room}", DRAIN_VIEWERS)
+        server.proc.send_signal(signal.SIGTERM)
+        # Bounded only by the fallbacks (uvicorn's graceful timeout, the supervisor's SIGKILL): a
+        # drain that hangs fails here instead of hanging the suite.
+        code = await asyncio.get_running_loop().run_in_executor(None, server.proc.wait, 30)
+        assert code == 0, server.output()
+        await asyncio.wait_for(asyncio.gather(*(v.lost for v in viewers)), 10)
+        codes = Counter(v.code for v in viewers)
+        assert codes == {1012: DRAIN_VIEWERS}, codes
+    finally:
+        for viewer in viewers:
+            viewer.close()
+        server.cleanup()

@@ -7,21 +7,29 @@ import json
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from websockets.sync.client import connect
 
 from tests.support import ServerProc
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+SMALL_PHONE: ViewportSize = {"width": 320, "height": 640}
+DESKTOP: ViewportSize = {"width": 1366, "height": 900}
+WIDE: ViewportSize = {"width": 1440, "height": 900}
+LAPTOP: ViewportSize = {"width": 1024, "height": 768}
+HOST_LAPTOP: ViewportSize = {"width": 1366, "height": 768}
 WAIT_MS = 10_000  # every wait in a browser test is bounded by this
 
 expect.set_options(timeout=WAIT_MS)
 
 
-def new_page(browser: Browser, viewport: dict[str, int] = PHONE) -> Page:
-    """A page in a context of its own (its own localStorage: its own person)."""
-    context = browser.new_context(viewport=viewport)
+def new_page(browser: Browser, viewport: ViewportSize = PHONE) -> Page:
+    """A page in a context of its own (its own localStorage: its own person).
+
+    Phone-sized viewports (under 900 px wide) get a touch screen, as a phone has.
+    """
+    touch = viewport["width"] < 900
+    context = browser.new_context(viewport=viewport, has_touch=touch, is_mobile=touch)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -31,7 +39,7 @@ def new_page(browser: Browser, viewport: dict[str, int] = PHONE) -> Page:
 
 
 def open_player(
-    browser: Browser, server: ServerProc, room: str, name: str, viewport: dict[str, int] = PHONE
+    browser: Browser, server: ServerProc, room: str, name: str, viewport: ViewportSize = PHONE
 ) -> Page:
     """The player in dev mode: the page gets its own token from POST /api/dev/token."""
     page = new_page(browser, viewport)
@@ -41,9 +49,15 @@ def open_player(
     return page
 
 
-def open_host(browser: Browser, server: ServerProc, room: str, name: str = "Hana") -> Page:
+def open_host(
+    browser: Browser,
+    server: ServerProc,
+    room: str,
+    name: str = "Hana",
+    viewport: ViewportSize = DESKTOP,
+) -> Page:
     """The control panel with a host token handed over in the URL fragment."""
-    page = new_page(browser, DESKTOP)
+    page = new_page(browser, viewport)
     token = server.token("host", room, name=name, sub=name.lower())
     page.goto(f"{server.url}/host/{room}#token={token}")
     return page

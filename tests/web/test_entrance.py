@@ -84,3 +84,42 @@ def test_player_lets_a_dev_viewer_change_name(browser, server):
     finally:
         close(page)
         api.close()
+
+
+def test_long_titles_are_whole_and_rooms_nobody_watches_come_last_and_compact(browser, server):
+    stem = unique_room("web-order")
+    watched = HostApi(server, f"{stem}-a")
+    title = "Spring tea tasting with the growers, live from the hills: six teas, one pot each"
+    watched.live_room(title)
+    quiet = [HostApi(server, f"{stem}-q{i}") for i in range(3)]
+    for api in quiet:
+        api.live_room("Demo: flash sale")
+    viewer = open_player(browser, server, f"{stem}-a", "Lou")
+    page = new_page(browser, DESKTOP)
+    try:
+        page.goto(server.url + "/")
+        card = page.locator(f'li.room[data-room="{stem}-a"]')
+        expect(card.locator(".n")).to_have_text("1")
+        expect(card.locator(".room-title")).to_have_text(title)
+        whole = card.locator(".room-title").evaluate(
+            "(t) => t.scrollWidth <= t.clientWidth && t.scrollHeight <= t.clientHeight"
+        )
+        assert whole, "the title is cut"
+        for api in quiet:
+            row = page.locator(f'#quiet li.room-quiet[data-room="{api.room}"]')
+            expect(row).to_be_visible()
+            expect(page.locator(f'#rooms li[data-room="{api.room}"]')).to_have_count(0)
+            assert row.evaluate("(r) => r.getBoundingClientRect().height") <= 40  # compact
+        # The quiet list comes after every watched card.
+        order = page.evaluate(
+            """(ids) => ids.map((id) => document.querySelector(`[data-room="${id}"]`))
+                .map((node) => node.compareDocumentPosition(document.querySelector('#rooms')))""",
+            [api.room for api in quiet],
+        )
+        assert all(pos & 2 for pos in order), order  # #rooms precedes each quiet row
+        no_js_errors(page)
+    finally:
+        close(viewer, page)
+        watched.close()
+        for api in quiet:
+            api.close()

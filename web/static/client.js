@@ -55,15 +55,18 @@ export function parseMoney(text) {
 }
 
 // The server's clock decides every deadline (starts_at_ms, ends_at_ms). We measure how far
-// this browser's clock is off from an HTTP Date header (1 s resolution): only a skew larger
-// than that is corrected.
+// this browser's clock is off from an HTTP Date header (1 s resolution), stamped somewhere
+// between sending the request and reading the answer: only a skew larger than both
+// uncertainties is corrected, so a slow answer on a busy machine never shifts the clock.
 let clockSkewMs = 0;
 export const serverNow = () => Date.now() + clockSkewMs;
-export function learnClock(response) {
+export function learnClock(response, sentAtMs = Date.now()) {
   const date = response.headers.get("date");
   if (!date) return;
-  const skew = Date.parse(date) + 500 - Date.now();
-  if (Number.isFinite(skew) && Math.abs(skew) > 1500) clockSkewMs = skew;
+  const now = Date.now();
+  const skew = Date.parse(date) + 500 - (sentAtMs + now) / 2;
+  const doubt = 1500 + (now - sentAtMs) / 2;
+  if (Number.isFinite(skew) && Math.abs(skew) > doubt) clockSkewMs = skew;
 }
 
 /** 65_000 -> "1:05", 3_725_000 -> "1:02:05". */
@@ -172,6 +175,7 @@ export async function api(path, { method = "GET", body, token, raw = false, sign
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
+  const sentAt = Date.now();
   try {
     response = await fetch(path, {
       method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
@@ -180,7 +184,7 @@ export async function api(path, { method = "GET", body, token, raw = false, sign
     if (err?.name === "AbortError") throw err;
     throw new ApiError(0, { error: "offline", message: "the server cannot be reached" });
   }
-  learnClock(response);
+  learnClock(response, sentAt);
   if (!response.ok) {
     let payload = null;
     try { payload = await response.json(); } catch { /* not JSON */ }
@@ -261,7 +265,30 @@ export function roomFromPath() {
 // ---------------------------------------------------------------------------------------
 // The room WebSocket.
 
-const NO_RETRY = new Set([4001, 4003, 4004]);
+// What to do when the server closes the socket, by close code. The server's own table comes
+// from `GET /closecodes.js` (loaded by every page before this module) as
+// `window.LIVE_CLOSE_CODES = {"4001": {name, reconnect, resume, backoff?}, ...}`: `reconnect`
+// false is final; `resume` false drops `since` for a fresh snapshot; `backoff` false means the
+// cause is gone (a process went away), so reconnect after a short jitter only. These values
+// are the fallback while that table is missing (an older server).
+export const FALLBACK_CLOSE_CODES = {
+  4001: { name: "UNAUTHORIZED", reconnect: false, resume: false },
+  4003: { name: "BANNED", reconnect: false, resume: false },
+  4004: { name: "NO_SUCH_ROOM", reconnect: false, resume: false },
+  4009: { name: "HISTORY_LOST", reconnect: true, resume: false },
+};
+
+/** The policy for a close code: {name, reconnect, resume, backoff}; unknown codes reconnect and resume. */
+export function closePolicy(code, table = globalThis.LIVE_CLOSE_CODES) {
+  const codes = table && typeof table === "object" ? table : FALLBACK_CLOSE_CODES;
+  const entry = codes[String(code)] || {};
+  return {
+    name: entry.name || String(code),
+    reconnect: entry.reconnect !== false,
+    resume: entry.resume !== false,
+    backoff: entry.backoff !== false,
+  };
+}
 const STATE_ORDER = { upcoming: 0, live: 1, sold_out: 2, ended: 3 };
 
 /**
@@ -286,10 +313,16 @@ export function mergePin(old, next) {
  * - Durable events (with `seq`) at or below the last seq seen are skipped, and a reconnect
  *   asks for `since=<last seq>`, so no line is lost or repeated.
  * - Reconnects back off exponentially with full jitter (0.5 s .. 15 s), reset by a hello.
- * - 4001 / 4003 / 4004 are final; 4009 drops `since` (history moved on: full snapshot).
+ * - What a close code means (final, resume or not, backoff or not) comes from the server's
+ *   table (`closePolicy`): today 4001 / 4003 / 4004 are final and 4009 drops `since`.
  * - `request(frame)` sends a frame with an `id` and resolves with its `ack` or `error`.
- *   Buys still waiting when the socket drops are re-sent with the same id after the
- *   reconnect (the server answers a repeated id with the same order, never a second one).
+ *   Answers are matched by id only: an `ack` of a chat post carries the seq of the line it
+ *   confirms, and must never be skipped as "already seen".
+ * - Buys and chat posts still waiting when the socket drops survive the reconnect. A buy is
+ *   re-sent with the same id (the server answers a repeated id with the same order). A post
+ *   is confirmed by its own line when that comes back (live, replayed or in the snapshot);
+ *   if it does not, it is re-sent, and `duplicate` to a re-sent post means the first one
+ *   went through. So a line that was accepted is never reported as unsent.
  */
 export class RoomSocket {
   constructor(room, { token = null, onEvent = () => {}, onStatus = () => {} } = {}) {
@@ -306,6 +339,8 @@ export class RoomSocket {
     this.status = "connecting";
     this.connects = []; // {since, resumed} of every connection, for tests and debugging
     this.lastHeardAt = Date.now();
+    this.me = null; // hello.you.id: my own lines confirm my posts
+    this.catchUpTo = null; // after a hello: the seq the replay must reach before resending
     this.heartbeat = setInterval(() => this._beat(), 10_000);
   }
 
@@ -344,28 +379,62 @@ export class RoomSocket {
       if (ev.t === "hello") {
         if (!ev.resumed || this.lastSeq === null) this.lastSeq = ev.seq;
         this.attempt = 0;
+        this.me = ev.you?.id ?? null;
         const last = this.connects[this.connects.length - 1];
         if (last) last.resumed = ev.resumed;
         this._setStatus("online");
         this.onEvent(ev);
-        this._resend();
+        for (const line of ev.chat || []) this._confirmByLine(line);
+        // Resend only once the replay up to hello.seq is in: a post accepted before the drop
+        // comes back in it and must not go out a second time.
+        this.catchUpTo = ev.seq;
+        if (this.lastSeq >= this.catchUpTo) this._resend();
+        continue;
+      }
+      if (ev.t === "ack" || ev.t === "error") {
+        // Answers are never filtered by seq: a chat ack carries the seq of its own line.
+        if (ev.id) this._answer(ev.id, ev);
+        this.onEvent(ev);
         continue;
       }
       if (typeof ev.seq === "number") {
         if (this.lastSeq !== null && ev.seq <= this.lastSeq) continue; // already seen
         this.lastSeq = ev.seq;
       }
-      if ((ev.t === "ack" || ev.t === "error") && ev.id && this.pending.has(ev.id)) {
-        const waiting = this.pending.get(ev.id);
-        this.pending.delete(ev.id);
-        waiting.resolve(ev);
-      }
+      if (ev.t === "chat") this._confirmByLine(ev);
       this.onEvent(ev);
+      if (this.catchUpTo !== null && this.lastSeq >= this.catchUpTo) this._resend();
+    }
+  }
+
+  _answer(id, ev) {
+    const waiting = this.pending.get(id);
+    if (!waiting) return;
+    this.pending.delete(id);
+    // A re-sent post refused as `duplicate` is the same words from the same person within
+    // 30 s: the first send went through before the link dropped.
+    if (waiting.resent && waiting.frame.t === "chat" && ev.t === "error" && ev.code === "duplicate") {
+      waiting.resolve({ t: "ack", id, seq: null, confirmed: "duplicate" });
+      return;
+    }
+    waiting.resolve(ev);
+  }
+
+  // My own line coming back confirms a post whose ack was lost with the connection.
+  _confirmByLine(line) {
+    if (!this.me || line.user?.id !== this.me) return;
+    for (const [id, waiting] of this.pending) {
+      if (waiting.frame.t === "chat" && waiting.frame.text.trim() === line.text) {
+        this.pending.delete(id);
+        waiting.resolve({ t: "ack", id, seq: line.seq, confirmed: "line" });
+        return;
+      }
     }
   }
 
   _closed(code, reason) {
     this.ws = null;
+    for (const waiting of this.pending.values()) if (waiting.resend) waiting.unsent = true;
     for (const [id, waiting] of this.pending) {
       if (!waiting.resend) {
         this.pending.delete(id);
@@ -373,21 +442,39 @@ export class RoomSocket {
       }
     }
     if (this.stopped) return;
-    if (NO_RETRY.has(code)) {
+    const policy = closePolicy(code);
+    if (!policy.reconnect) {
       this.stopped = true;
+      this._giveUp(code);
       this._setStatus("closed", { code, reason });
       return;
     }
-    if (code === 4009) this.lastSeq = null; // the server cannot resume us: take a fresh snapshot
+    if (!policy.resume) this.lastSeq = null; // the server cannot resume us: take a fresh snapshot
     this.attempt += 1;
     const ceiling = Math.min(15_000, 500 * 2 ** Math.min(this.attempt - 1, 5));
-    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    const delay = policy.backoff
+      ? Math.round(ceiling / 2 + Math.random() * (ceiling / 2))
+      : Math.round(Math.random() * 1000); // the cause is gone: only spread the reconnects out
     this._setStatus("reconnecting", { code, delay });
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
   _resend() {
-    for (const waiting of this.pending.values()) if (waiting.resend) this._raw(waiting.frame);
+    this.catchUpTo = null;
+    for (const waiting of this.pending.values()) {
+      if (!waiting.resend || !waiting.unsent) continue;
+      if (this._raw(waiting.frame)) {
+        waiting.unsent = false;
+        waiting.resent = true;
+      }
+    }
+  }
+
+  // The connection is over for good: nothing pending will be answered. `closed` tells the
+  // page not to say "not sent" over the words it shows for the close itself.
+  _giveUp(code) {
+    for (const [id, waiting] of this.pending) waiting.resolve({ t: "error", code: "closed", id, closeCode: code });
+    this.pending.clear();
   }
 
   _beat() {
@@ -415,14 +502,21 @@ export class RoomSocket {
     return this._raw(frame);
   }
 
-  /** Send a frame with an id; resolves with its ack or error event (never rejects). */
+  /**
+   * Send a frame with an id; resolves with its ack or error event (never rejects).
+   * With `resend`, a request the socket drops before its answer waits for the reconnect
+   * (and a buy that could not go out at all waits too). Chat posts always wait for the
+   * reconnect once they went out; one that never went out is answered `offline` at once.
+   */
   request(frame, { resend = false } = {}) {
     return new Promise((resolve) => {
-      if (!this._raw(frame) && !resend) {
+      const sent = this._raw(frame);
+      const keep = resend || (sent && frame.t === "chat");
+      if (!sent && !keep) {
         resolve({ t: "error", code: "offline", id: frame.id, message: "not connected" });
         return;
       }
-      this.pending.set(frame.id, { frame, resolve, resend });
+      this.pending.set(frame.id, { frame, resolve, resend: keep, unsent: !sent });
     });
   }
 

@@ -22,6 +22,7 @@ const state = {
   history: [], // [{t, stats}]
   ordersSeen: -1,
   lastFinal: new Map(), // pin id -> final price
+  pinTitles: new Map(), // pin id -> product title, from every pin the panel has seen (orders name their pin)
 };
 
 let socket = null;
@@ -193,8 +194,10 @@ function renderPin() {
   $("#pinLive").hidden = !pin;
   const badge = $("#pinState");
   if (!pin) { badge.dataset.status = ""; badge.textContent = "none"; return; }
+  state.pinTitles.set(pin.id, pin.product.title);
   const now = serverNow();
   let shown = pin.state;
+  if (state.room?.status === "ended") shown = "ended"; // the end of the show ends its sale
   if (shown !== "ended" && now >= pin.ends_at_ms) shown = "ended";
   else if (shown === "upcoming" && now >= pin.starts_at_ms) shown = "live";
   badge.dataset.status = shown;
@@ -213,6 +216,7 @@ function renderPin() {
   $("#pinStockFill").style.width = `${pin.stock_total ? (pin.stock_left / pin.stock_total) * 100 : 0}%`;
   if (shown === "upcoming") $("#pinClock").textContent = `starts in ${clock(pin.starts_at_ms - now)}`;
   else if (shown === "ended") $("#pinClock").textContent = "over";
+  else if (shown === "sold_out") $("#pinClock").textContent = "sold out";
   else $("#pinClock").textContent = `ends in ${clock(pin.ends_at_ms - now)}`;
   $("#endPinBtn").hidden = shown === "ended";
   const final = state.lastFinal.get(pin.id);
@@ -485,8 +489,8 @@ async function hostChat(event) {
   input.value = "";
   const answer = await socket.request({ t: "chat", id: randomId("c-"), text });
   if (answer.t === "error") {
-    input.value = text;
-    flash(errorText(answer, { action: "chat" }));
+    if (!input.value) input.value = text;
+    if (answer.code !== "closed") flash(errorText(answer, { action: "chat" }));
   }
 }
 
@@ -572,6 +576,12 @@ async function pollStats() {
 // ---------------------------------------------------------------------------------------
 // Orders.
 
+// Orders carry the buyer's display name (`name`, from the server) and their pin's id; the
+// product title comes from the pins this panel has seen. Ids stay in the row's tooltip.
+const buyerName = (o) => o.name || state.names.get(o.user) || o.user;
+const productTitle = (o) => state.pinTitles.get(o.pin) || o.pin;
+const localDateTime = (ms) => new Date(ms).toLocaleString([], { hour12: false });
+
 async function loadOrders() {
   let body;
   try {
@@ -582,30 +592,41 @@ async function loadOrders() {
   }
   const orders = body.orders.slice().sort((a, b) => b.ts_ms - a.ts_ms);
   $("#ordersCount").textContent = `${orders.length} · ${money(orders.reduce((n, o) => n + o.total_cents, 0))}`;
-  const rows = orders.map((o) => el("tr", { dataset: { order: o.id } },
-    el("td", { class: "num" }, timeOfDay(o.ts_ms)),
-    el("td", { class: "mono", title: o.id }, `…${o.id.slice(-8)}`),
-    el("td", {}, state.names.get(o.user) || o.user),
-    el("td", { class: "num" }, String(o.qty)),
-    el("td", { class: "num" }, money(o.unit_price_cents)),
+  const rows = orders.map((o) => el("tr", {
+    dataset: { order: o.id },
+    title: `Order ${o.id} · buyer ${o.user} · pin ${o.pin} · tier ${o.tier + 1} · ${localDateTime(o.ts_ms)}`,
+  },
+    el("td", { class: "num" }, el("time", { datetime: new Date(o.ts_ms).toISOString() }, timeOfDay(o.ts_ms))),
+    el("td", { class: "buyer" }, buyerName(o)),
+    el("td", { class: "product" }, productTitle(o)),
+    el("td", { class: "num" }, `${o.qty} × ${money(o.unit_price_cents)}`),
     el("td", { class: "num" }, money(o.total_cents)),
-    el("td", { class: "num" }, String(o.tier + 1)),
     el("td", { class: "num" }, o.refund_cents ? money(o.refund_cents) : "–")));
-  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 8, class: "muted empty" }, "No orders yet.")));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 6, class: "muted empty" }, "No orders yet.")));
   $("#orderRows").replaceChildren(...rows);
+}
+
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 async function downloadCsv() {
   // The CSV needs the Authorization header, so a plain link cannot fetch it: fetch, then save a blob.
   const response = await guarded("CSV", () => hostApi("/orders?format=csv", { raw: true }));
   if (!response) return;
-  const blob = await response.blob();
-  const url = URL.createObjectURL(blob);
-  const link = el("a", { href: url, download: `${room}-orders.csv` });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  saveBlob(await response.blob(), `${room}-orders.csv`);
+}
+
+async function downloadJson() {
+  // The server's own order objects, as the API gives them (integer cents, epoch ms).
+  const body = await guarded("JSON", () => hostApi("/orders"));
+  if (!body) return;
+  saveBlob(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }), `${room}-orders.json`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -655,6 +676,7 @@ function onEvent(ev) {
     case "room":
       state.room = { ...state.room, status: ev.status, title: ev.title ?? state.room?.title };
       renderRoom();
+      renderPin();
       return;
     case "mod": return onMod(ev);
     // Between two stats polls the socket's own counters keep the tiles current.
@@ -728,6 +750,7 @@ function bindUi() {
   });
   $("#ordersRefresh").addEventListener("click", loadOrders);
   $("#csvBtn").addEventListener("click", downloadCsv);
+  $("#jsonBtn").addEventListener("click", downloadJson);
 }
 
 async function main() {

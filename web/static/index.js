@@ -15,27 +15,58 @@ function flash(text) {
   box.hidden = !text;
 }
 
+const MAX_ROOM_PAGES = 10; // 2,000 live rooms at most: the list pages in room-id order
+
+/** Every live room, following the list's `next` cursor (its pages come in id order, not by viewers). */
+async function liveRooms() {
+  const rooms = [];
+  let cursor = null;
+  for (let page = 0; page < MAX_ROOM_PAGES; page++) {
+    const query = cursor ? `?limit=200&cursor=${encodeURIComponent(cursor)}` : "?limit=200";
+    const body = await api(`/api/rooms${query}`);
+    rooms.push(...body.rooms);
+    cursor = body.next;
+    if (!cursor) break;
+  }
+  return rooms;
+}
+
 async function loadRooms() {
-  let body;
+  let all;
   try {
-    body = await api("/api/rooms");
+    all = await liveRooms();
   } catch (err) {
     flash(`Could not load the rooms: ${errorText(err)}`);
     return;
   }
   flash("");
-  const rooms = body.rooms.slice().sort((a, b) => b.viewers - a.viewers);
+  // Rooms people watch come first, most watched first, as cards. Rooms nobody watches (demo
+  // rooms left running pile up) follow as one compact list, so they never push the rest down.
+  const rooms = all.slice().sort((a, b) => b.viewers - a.viewers || a.title.localeCompare(b.title));
+  const watched = rooms.filter((r) => r.viewers > 0);
+  const quiet = rooms.filter((r) => r.viewers <= 0);
   $("#count").textContent = rooms.length ? `(${rooms.length})` : "";
   $("#empty").hidden = rooms.length > 0;
-  $("#rooms").replaceChildren(...rooms.map((r) => el("li", { class: "room", dataset: { room: r.id } },
+  $("#rooms").replaceChildren(...watched.map(roomCard));
+  $("#quiet").replaceChildren(...quiet.map((r) => el("li", { class: "room-quiet", dataset: { room: r.id } },
+    el("a", { href: `/watch/${encodeURIComponent(r.id)}`, title: r.title },
+      el("span", { class: "badge", "data-status": "live" }, "LIVE"),
+      el("span", { class: "quiet-title" }, r.title),
+      el("span", { class: "quiet-host" }, r.host?.name || "")))));
+  $("#quietBox").hidden = quiet.length === 0;
+  $("#quietCount").textContent = String(quiet.length);
+  document.body.dataset.loaded = "1";
+}
+
+function roomCard(r) {
+  return el("li", { class: "room", dataset: { room: r.id } },
     el("a", { href: `/watch/${encodeURIComponent(r.id)}` },
       el("div", { class: "thumb" },
         el("span", { class: "badge", "data-status": "live" }, "LIVE"),
         el("span", { class: "viewers" }, eye(), " ", el("b", { class: "n" }, String(r.viewers))),
-        el("span", { class: "initial" }, (r.host?.name || "?").slice(0, 1).toUpperCase())),
+        el("span", { class: "initial", "aria-hidden": "true" }, (r.host?.name || "?").slice(0, 1).toUpperCase())),
       el("div", { class: "room-title" }, r.title),
-      el("div", { class: "room-host muted" }, r.host?.name || "")))));
-  document.body.dataset.loaded = "1";
+      el("div", { class: "room-host" }, r.host?.name || "")));
 }
 
 async function startDemo() {

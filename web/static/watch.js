@@ -20,6 +20,7 @@ const state = {
   likes: 0,
   qty: 1,
   buying: false,
+  expanded: false, // the product card on a phone: compact unless the person opened it
   limitHit: new Set(), // pin ids the server answered limit_reached for
   lastPrice: null,
   fatal: null,
@@ -184,6 +185,7 @@ function chatLine(ev) {
     { class: `line${mine ? " mine" : ""}${isHost ? " host" : ""}`, dataset: { seq: ev.seq, user: ev.user?.id } },
     isHost ? el("span", { class: "tag" }, "Host") : null,
     el("b", { class: "who" }, ev.user?.name || "?"),
+    el("span", { class: "sr-only" }, ": "), // read as "Lin: hello", not "Linhello"
     el("span", { class: "text" }, ev.text),
   );
 }
@@ -191,51 +193,144 @@ function chatLine(ev) {
 function addChat(ev, { fly = true } = {}) {
   const list = $("#chat");
   if (list.querySelector(`li[data-seq="${ev.seq}"]`)) return; // never show a line twice
-  const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.append(chatLine(ev));
-  while (list.childElementCount > MAX_CHAT_LINES) list.firstElementChild.remove();
-  if (stick) list.scrollTop = list.scrollHeight;
+  trimChat(list);
+  follow.added(list);
   if (fly) bullet(ev);
 }
 
 function systemLine(text) {
   const list = $("#chat");
   list.append(el("li", { class: "line sys" }, text));
+  trimChat(list);
+  follow.added(list);
+  announce(text);
+}
+
+function trimChat(list) {
   while (list.childElementCount > MAX_CHAT_LINES) list.firstElementChild.remove();
-  list.scrollTop = list.scrollHeight;
+}
+
+// The chat follows its newest line unless the person scrolled up to read. Whether it follows
+// is decided by what the person did (scrolled up, or back to the bottom), never by measuring
+// the distance to the bottom when a line comes in: the list also shrinks by itself (the
+// product card appears above it, a picture loads), and that is no reason to stop following.
+const follow = {
+  on: true,
+  lastTop: 0,
+  init(list) {
+    list.addEventListener("scroll", () => {
+      if (this.atBottom(list)) this.set(true);
+      else if (list.scrollTop < this.lastTop - 1) this.set(false);
+      this.lastTop = list.scrollTop;
+    }, { passive: true });
+    new ResizeObserver(() => { if (this.on) this.toBottom(list); }).observe(list);
+    $("#newLines").addEventListener("click", () => { this.set(true); this.toBottom(list); });
+  },
+  atBottom: (list) => list.scrollHeight - list.scrollTop - list.clientHeight < 8,
+  toBottom(list) {
+    list.scrollTop = list.scrollHeight;
+    this.lastTop = list.scrollTop;
+  },
+  set(on) {
+    this.on = on;
+    if (on) $("#newLines").hidden = true;
+  },
+  added(list) {
+    if (this.on) this.toBottom(list);
+    else $("#newLines").hidden = false;
+  },
+};
+
+// Screen readers hear what concerns the person (a price drop, the end of the sale, their own
+// post refused), not every line of the crowd: the chat list itself is not a live region.
+let announceTimer = null;
+function announce(text) {
+  const box = $("#announce");
+  box.textContent = "";
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => { box.textContent = text; }, 50); // a change is what is read
 }
 
 function removeChat(seq) {
   for (const node of document.querySelectorAll(`[data-seq="${seq}"]`)) node.remove();
 }
 
+// The bullet screen. Every bullet moves at the same speed (px per ms, from the layer's
+// width), so one that enters a lane after another never catches up with it, however long
+// either is. A lane takes the next bullet once the last one has fully entered plus a gap;
+// when no lane is free a line waits a little (then is dropped: it is in the list anyway).
+const LANE_PX = 30;
+const LANE_GAP_PX = 28;
+const CROSS_MS = 6500; // the time a bullet takes to cross the layer's width
+const MAX_LANES = { phone: 3, desktop: 4 };
+const BULLET_WAIT_MS = 4000;
 const laneFreeAt = [];
+const bulletQueue = [];
+let bulletTimer = null;
+
+const bulletsOn = () => localStorage.getItem("live.bullets") !== "off";
+
+function laneCount(layer) {
+  const cap = innerWidth >= 900 ? MAX_LANES.desktop : MAX_LANES.phone;
+  return Math.max(1, Math.min(cap, Math.floor((layer.clientHeight || LANE_PX * cap) / LANE_PX)));
+}
+
 function bullet(ev) {
+  if (!bulletsOn() || document.hidden) return;
+  bulletQueue.push({ ev, at: performance.now() });
+  if (bulletQueue.length > MAX_BULLETS) bulletQueue.shift();
+  pumpBullets();
+}
+
+function pumpBullets() {
+  clearTimeout(bulletTimer);
+  bulletTimer = null;
   const layer = $("#bullets");
-  if (layer.childElementCount >= MAX_BULLETS || document.hidden) return;
+  const now = performance.now();
+  while (bulletQueue.length && now - bulletQueue[0].at > BULLET_WAIT_MS) bulletQueue.shift();
+  const lanes = laneCount(layer);
+  while (bulletQueue.length) {
+    let lane = -1;
+    for (let i = 0; i < lanes; i++) if ((laneFreeAt[i] || 0) <= now) { lane = i; break; }
+    if (lane < 0) break;
+    fly(layer, bulletQueue.shift().ev, lane, now);
+  }
+  if (bulletQueue.length) {
+    const soonest = Math.min(...Array.from({ length: lanes }, (_, i) => laneFreeAt[i] || 0));
+    bulletTimer = setTimeout(pumpBullets, Math.max(16, soonest - now));
+  }
+}
+
+function fly(layer, ev, lane, now) {
   const mine = state.me && ev.user?.id === state.me.id;
-  const node = el("div", { class: `bullet${mine ? " mine" : ""}`, dataset: { seq: ev.seq } },
+  const node = el("div", { class: `bullet${mine ? " mine" : ""}`, dataset: { seq: ev.seq, lane } },
     el("b", {}, `${ev.user?.name || "?"}: `), ev.text);
   layer.append(node);
+  node.style.top = `${lane * LANE_PX}px`;
   const width = layer.clientWidth || 360;
-  const laneHeight = 30;
-  const lanes = Math.max(3, Math.floor((layer.clientHeight || 200) / laneHeight));
-  const now = performance.now();
-  let lane = 0;
-  for (let i = 0; i < lanes; i++) {
-    if ((laneFreeAt[i] || 0) <= now) { lane = i; break; }
-    if ((laneFreeAt[i] || 0) < (laneFreeAt[lane] || 0)) lane = i;
-  }
-  node.style.top = `${lane * laneHeight}px`;
   const w = node.offsetWidth;
-  const duration = 7000 + Math.random() * 2000;
-  const speed = (width + w) / duration; // px per ms
-  laneFreeAt[lane] = now + (w + 24) / speed;
+  const speed = width / CROSS_MS; // px per ms, the same for every bullet in this layer
+  laneFreeAt[lane] = now + (w + LANE_GAP_PX) / speed;
   const anim = node.animate(
     [{ transform: `translateX(${width}px)` }, { transform: `translateX(${-w - 10}px)` }],
-    { duration, easing: "linear" },
+    { duration: (width + w + 10) / speed, easing: "linear" },
   );
+  // Anchored to the time the lane was given out, not to whenever a busy page paints its next
+  // frame: otherwise a bullet that starts late closes the gap to the one behind it.
+  anim.startTime = now;
   anim.onfinish = () => node.remove();
+}
+
+function setBullets(on) {
+  localStorage.setItem("live.bullets", on ? "on" : "off");
+  $("#bulletsBtn").setAttribute("aria-pressed", on ? "true" : "false");
+  $("#bullets").hidden = !on;
+  if (!on) {
+    bulletQueue.length = 0;
+    $("#bullets").replaceChildren();
+    laneFreeAt.length = 0;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -250,13 +345,31 @@ function renderComposer() {
   send.disabled = input.disabled;
   if (state.fatal) input.placeholder = "Chat is unavailable";
   else if (ended) input.placeholder = "The show has ended";
-  else if (muted) input.placeholder = `You are muted until ${timeOfDay(state.mutedUntil)}`;
+  // Placeholders are short enough for a 320 px phone; the notice says the rest in full.
+  else if (muted) input.placeholder = `Muted until ${timeOfDay(state.mutedUntil).slice(0, 5)}`;
   else if (!state.me) input.placeholder = "Sign in to chat";
-  else if (state.room?.slow_s && state.me.role === "viewer") input.placeholder = `Slow mode: 1 post every ${state.room.slow_s} s`;
+  else if (state.room?.slow_s && state.me.role === "viewer") input.placeholder = `Slow mode: every ${state.room.slow_s} s`;
   else input.placeholder = "Say something…";
   const chip = $("#nameBtn");
   chip.hidden = !state.dev;
   chip.textContent = state.me ? state.me.name : "Guest";
+}
+
+// The server's rule: 1-200 characters after trimming, counted as characters (code points),
+// not UTF-16 units, so 200 emoji are fine. Said while typing, not after sending.
+const CHAT_MAX = 200;
+const chatLength = () => [...$("#chatInput").value.trim()].length;
+const chatTooLong = () => chatLength() > CHAT_MAX;
+
+function renderCount() {
+  const n = chatLength();
+  const box = $("#chatCount");
+  box.hidden = n <= CHAT_MAX - 50;
+  box.textContent = `${n}/${CHAT_MAX}`;
+  box.dataset.over = n > CHAT_MAX ? "1" : "";
+  $("#chatInput").setAttribute("aria-invalid", n > CHAT_MAX ? "true" : "false");
+  // aria-disabled, not disabled: Enter still submits, and the submit says what is wrong.
+  $("#send").setAttribute("aria-disabled", n > CHAT_MAX ? "true" : "false");
 }
 
 async function sendChat(event) {
@@ -264,14 +377,21 @@ async function sendChat(event) {
   const input = $("#chatInput");
   const text = input.value.trim();
   if (!text) return;
+  if (chatTooLong()) {
+    notice(errorText({ code: "too_long" }));
+    return;
+  }
   if (state.mutedUntil > serverNow()) {
     notice(errorText({ code: "muted" }, { mutedUntilMs: state.mutedUntil }));
     return;
   }
   input.value = "";
+  renderCount();
   const answer = await socket.request({ t: "chat", id: randomId("c-"), text });
   if (answer.t === "error") {
     if (!input.value) input.value = text; // give the words back so nothing is lost
+    renderCount();
+    if (answer.code === "closed") return; // the close itself is told in words (banned, …)
     if (answer.code === "muted" && answer.retry_after_ms) {
       state.mutedUntil = serverNow() + answer.retry_after_ms;
       renderComposer();
@@ -285,6 +405,7 @@ async function sendChat(event) {
 
 function displayState(pin) {
   if (!pin) return "none";
+  if (state.room?.status === "ended") return "ended"; // the end of the show ends every sale
   const now = serverNow();
   if (pin.state === "ended" || pin.state === "sold_out") return pin.state;
   if (now >= pin.ends_at_ms) return "ended";
@@ -301,9 +422,12 @@ function renderPin({ priceDropped = false } = {}) {
     return;
   }
   card.hidden = false;
+  if (card.dataset.pin !== pin.id) state.expanded = false; // a new pin starts compact
   card.dataset.pin = pin.id;
   const shown = displayState(pin);
+  if (shown === "ended" && card.dataset.state !== "ended") state.expanded = false; // an ended sale folds away
   card.dataset.state = shown;
+  renderExpanded();
   const img = $("#productImg");
   const src = pin.product.image_url || "/static/img/product.svg";
   if (img.getAttribute("src") !== src) img.setAttribute("src", src);
@@ -327,6 +451,23 @@ function renderPin({ priceDropped = false } = {}) {
   renderCountdown();
   renderBuy();
   renderMine();
+}
+
+// On a phone the card is compact (title, price, next tier, buy) so the video stays in
+// view; a tap on it, or on its arrow, shows the ladder, stock and clock. From 900 px wide
+// the side column has room and the card is always whole (CSS).
+function renderExpanded() {
+  const card = $("#product");
+  const open = state.expanded && card.dataset.state !== "ended";
+  card.dataset.expanded = open ? "1" : "0";
+  $("#productToggle").setAttribute("aria-expanded", open ? "true" : "false");
+}
+
+function toggleCard(event) {
+  if (event.target.closest(".buy-row, .my-orders")) return; // buying is not a toggle
+  if ($("#product").dataset.state === "ended") return;
+  state.expanded = !state.expanded;
+  renderExpanded();
 }
 
 function renderLadder(pin) {
@@ -381,8 +522,10 @@ function renderCountdown() {
   const now = serverNow();
   const shown = displayState(pin);
   const box = $("#countdown");
-  if (shown === "upcoming") box.textContent = `Starts in ${clock(pin.starts_at_ms - now)}`;
-  else if (shown === "live" || shown === "sold_out" && now < pin.ends_at_ms) box.textContent = `Ends in ${clock(pin.ends_at_ms - now)}`;
+  // Before the start the buy button carries the countdown (said once, not twice); a sold-out
+  // sale has nothing left to count down to.
+  if (shown === "upcoming" || shown === "sold_out") box.textContent = "";
+  else if (shown === "live") box.textContent = `Ends in ${clock(pin.ends_at_ms - now)}`;
   else box.textContent = "Sale over";
   box.dataset.urgent = shown === "live" && pin.ends_at_ms - now < 30_000 ? "1" : "";
 }
@@ -410,7 +553,9 @@ function renderBuy() {
   }
   button.textContent = label;
   button.dataset.state = key;
-  button.disabled = !enabled;
+  // aria-disabled rather than disabled: a disabled button drops the keyboard focus, and
+  // after "Buying…" the focus must still be where the person left it.
+  button.setAttribute("aria-disabled", enabled ? "false" : "true");
   state.qty = Math.max(1, Math.min(state.qty, allowed || 1));
   qtyBox.hidden = !enabled || allowed < 2;
   $("#qty").textContent = String(state.qty);
@@ -450,7 +595,7 @@ function renderMine() {
 
 async function buy() {
   const pin = state.pin;
-  if (!pin || state.buying) return;
+  if (!pin || state.buying || $("#buy").getAttribute("aria-disabled") === "true") return;
   if (!state.me) {
     notice(errorText({ code: "unauthorized" }, { anonymous: true }));
     return;
@@ -477,12 +622,21 @@ async function buy() {
 
 // ---------------------------------------------------------------------------------------
 // Video: WebRTC watch while the room is live, retried while nobody publishes.
+// While nobody publishes (409) the player asks again after 2 s, then 4, 8, … up to 60 s, so
+// a room without a camera is not asked every few seconds by every viewer; a durable `room`
+// event or the tab coming back into view asks again at once.
+
+const VIDEO_WAIT_FIRST_MS = 2000;
+const VIDEO_WAIT_MAX_MS = 60_000;
 
 const video = {
   state: "idle", // idle | waiting | connecting | playing
   pc: null,
   timer: null,
   element: null,
+  waitMs: VIDEO_WAIT_FIRST_MS, // the next wait after a 409
+  again: null, // a reason to ask again as soon as the attempt under way has its answer
+  log: [], // {reason, at} of every attempt and {wait} of every retry scheduled, for tests
 
   update() {
     const live = state.room?.status === "live" && !state.fatal;
@@ -491,14 +645,27 @@ const video = {
       renderPoster();
       return;
     }
-    if (this.state === "idle") this.attempt();
+    if (this.state === "idle") this.attempt("start");
     renderPoster();
   },
 
-  async attempt() {
+  /** Ask again now (a room event, the tab shown again) if we are only waiting for a camera. */
+  retryNow(reason) {
+    if (state.room?.status !== "live" || state.fatal) return;
+    if (this.state === "waiting") this.attempt(reason);
+    else if (this.state === "connecting") this.again = reason; // this answer may predate the change
+  },
+
+  async attempt(reason = "timer") {
     clearTimeout(this.timer);
     this.timer = null;
     if (state.room?.status !== "live" || state.fatal) return;
+    if (document.hidden) {
+      this.state = "waiting"; // nobody looks: ask when the tab is shown again
+      return;
+    }
+    this.log.push({ reason, at: Date.now() });
+    if (this.log.length > 100) this.log.shift();
     if (typeof RTCPeerConnection === "undefined") {
       this.state = "waiting";
       renderPoster();
@@ -536,8 +703,17 @@ const video = {
       this.teardown();
       this.state = "waiting";
       renderPoster();
-      // 409 conflict: nobody publishes yet. Ask again in a while, as long as the room is live.
-      this.retry(err?.status === 409 ? 4000 : 8000);
+      // 409 conflict: nobody publishes yet. Ask again later and later, as long as the room is live.
+      if (this.again) {
+        const reason = this.again;
+        this.again = null;
+        this.attempt(reason);
+      } else if (err?.status === 409) {
+        this.retry(this.waitMs);
+        this.waitMs = Math.min(VIDEO_WAIT_MAX_MS, this.waitMs * 2);
+      } else {
+        this.retry(8000);
+      }
     }
   },
 
@@ -550,12 +726,14 @@ const video = {
 
   retry(ms) {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.attempt(), ms);
+    this.log.push({ wait: ms });
+    this.timer = setTimeout(() => this.attempt("timer"), ms);
   },
 
   playing() {
     if (this.pc && this.state !== "playing") {
       this.state = "playing";
+      this.waitMs = VIDEO_WAIT_FIRST_MS;
       $("#sound").hidden = !$("#video").muted;
       renderPoster();
       this.watchPackets(this.pc);
@@ -598,6 +776,7 @@ const video = {
   stop() {
     clearTimeout(this.timer);
     this.timer = null;
+    this.again = null;
     this.teardown();
     this.state = "idle";
   },
@@ -661,6 +840,8 @@ function onEvent(ev) {
         if (was !== ev.status && ev.status === "live") banner("We're live!", "deal");
         if (was !== ev.status && ev.status === "ended") systemLine("The show has ended.");
         renderRoom();
+        renderPin(); // an ended show ends its sale too, whether or not a pin_end follows
+        video.retryNow("room"); // something changed in the room: perhaps the camera is on now
       }
       return;
     case "mod": return onMod(ev);
@@ -686,7 +867,8 @@ function onHello(h) {
     const list = $("#chat");
     list.replaceChildren();
     for (const line of h.chat) addChat(line, { fly: false });
-    list.scrollTop = list.scrollHeight;
+    follow.set(true);
+    follow.toBottom(list);
     state.pin = h.pin ? { ...h.pin } : null;
   } else {
     state.pin = h.pin ? mergePin(state.pin, h.pin) : null;
@@ -756,9 +938,14 @@ async function identify() {
 }
 
 function bindUi() {
+  follow.init($("#chat"));
   $("#composer").addEventListener("submit", sendChat);
+  $("#chatInput").addEventListener("input", renderCount);
   $("#like").addEventListener("click", tapLike);
   $("#buy").addEventListener("click", buy);
+  $("#product").addEventListener("click", toggleCard);
+  $("#bulletsBtn").addEventListener("click", () => setBullets(!bulletsOn()));
+  setBullets(bulletsOn());
   $("#qtyMinus").addEventListener("click", () => { state.qty = Math.max(1, state.qty - 1); renderBuy(); });
   $("#qtyPlus").addEventListener("click", () => { state.qty += 1; renderBuy(); });
   $("#sound").addEventListener("click", () => {
@@ -798,6 +985,7 @@ function bindUi() {
       notice(errorText(err));
     }
   });
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) video.retryNow("visible"); });
   setInterval(() => {
     if (!state.pin) return;
     const before = $("#product").dataset.state;

@@ -1,0 +1,210 @@
+"""uvicorn's websockets-sansio protocol, hardened so that one hostile client costs only itself.
+
+What it adds to ``WebSocketsSansIOProtocol``:
+
+- every inbound chunk is scanned for frame headers (``live.wire``) before websockets parses
+  it; past the connection's wire budget the client is sent 1008 and the socket is closed,
+  and nothing of the chunk is parsed or queued for the app;
+- a pong (written by the protocol itself, outside the app's outbox) that leaves more than
+  the write bound unsent drops the socket: a client that pings and never reads cannot grow
+  the server's memory;
+- a deadline for the opening handshake, handed over from the HTTP protocol with the
+  connection's per-address lease (released once, in ``connection_lost``);
+- invalid UTF-8 is logged as one line at most every 10 s, not a traceback per frame;
+- every close this side starts is followed by an abort if the socket has not gone within a
+  grace period: ``transport.close()`` waits for unsent bytes, forever if the peer never reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from asyncio import TimerHandle
+from typing import Any, ClassVar
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+from live import closecodes
+from live.admission import Lease, TransportLimits
+from live.log_throttle import LogThrottle
+from live.wire import WireGuard
+
+log = logging.getLogger("live.ws")
+
+CUT_OFF_GRACE_S = 1.0  # a client we cut off gets this long to take the close frame
+SHUTDOWN_GRACE_S = (
+    2.0  # below uvicorn's graceful-shutdown timeout (live/server.py), so it need not wait it out
+)
+_invalid_utf8_log = LogThrottle(10.0)  # per process: any client can send invalid UTF-8 at will
+
+
+class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
+    limits: ClassVar[TransportLimits] = TransportLimits()
+
+    @classmethod
+    def configured(cls, limits: TransportLimits) -> type[LiveWebSocketProtocol]:
+        """This class bound to one process's limits (uvicorn builds protocols from a class)."""
+        return type(cls.__name__, (cls,), {"limits": limits})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wire = WireGuard(self.limits.wire_frames_per_s, self.limits.wire_frames_burst)
+        self._lease: Lease | None = None
+        self._handshake_timer: TimerHandle | None = None
+        self._abort_timer: TimerHandle | None = None
+
+    # Life cycle
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self.limits.handshake_timeout_s > 0:
+            self._arm_handshake_deadline(self.loop.time() + self.limits.handshake_timeout_s)
+
+    def adopt(self, lease: Lease | None, handshake_deadline_s: float | None) -> None:
+        """Take over the HTTP connection's lease and handshake deadline after the upgrade."""
+        self._lease = lease
+        if handshake_deadline_s is not None:
+            self._arm_handshake_deadline(handshake_deadline_s)
+        if self.disconnected and lease is not None:
+            lease.release()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._handshake_timer, self._abort_timer):
+            if timer is not None:
+                timer.cancel()
+        self._handshake_timer = self._abort_timer = None
+        if self._lease is not None:
+            self._lease.release()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self.handshake_complete and not self.close_sent and self.conn.state is not State.OPEN:
+            # The client's close is in: uvicorn's own shutdown() would raise InvalidState on
+            # send_close here, and the exception would stop the server telling the viewers after
+            # this one about the shutdown.
+            self.stop_keepalive()
+            self.transport.close()
+        else:
+            super().shutdown()  # close 1012 to the client, disconnect 1012 to the app
+        self._abort_after(SHUTDOWN_GRACE_S)
+
+    async def run_asgi(self) -> None:
+        await super().run_asgi()
+        # uvicorn closes the transport now or after its close timeout; either waits on a peer
+        # that may never read.
+        self._abort_after(self.close_timeout + 1.0)
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self._abort_after(CUT_OFF_GRACE_S)
+
+    def handle_parser_exception(self) -> None:
+        super().handle_parser_exception()
+        self._abort_after(CUT_OFF_GRACE_S)
+
+    # Inbound
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return  # cut off: what is still in flight is not worth parsing
+        # The first call carries the HTTP request that the HTTP protocol replays; frames follow.
+        if self.handshake_initiated and not self._wire.admit(data, self.loop.time()):
+            self._cut_off(closecodes.POLICY_FLOOD, "too many frames")
+            return
+        super().data_received(data)
+
+    def send_receive_event_to_app(self) -> None:
+        # uvicorn's own, except for the invalid UTF-8 branch (a traceback per frame there).
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        message: Any
+        if self.curr_msg_data_type == "text":
+            try:
+                message = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                self._invalid_utf8()
+                return
+        else:
+            message = {"type": "websocket.receive", "bytes": data}
+        self.queue.put_nowait(message)
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def handle_ping(self) -> None:
+        if self.transport.is_closing():
+            return  # the rest of a chunk that got this client cut off
+        super().handle_ping()
+        # The pong went straight to the transport; the app's outbox never saw it.
+        limit = self.limits.write_buffer_max_bytes
+        if limit and self.transport.get_write_buffer_size() > limit:
+            self._drop(closecodes.TOO_SLOW, "not reading")
+
+    # Cutting a client off
+
+    def _invalid_utf8(self) -> None:
+        left_out = _invalid_utf8_log.allow(self.loop.time())
+        if left_out is not None:
+            log.warning(
+                "invalid UTF-8 in a text frame from %s; closed 1007 (%d more since the last line)",
+                self.client[0] if self.client else "?",
+                left_out,
+            )
+        if self.conn.state is State.OPEN:
+            self.conn.send_close(closecodes.INVALID_UTF8, "invalid UTF-8")
+            self.handle_parser_exception()
+        else:
+            self._drop(closecodes.INVALID_UTF8, "invalid UTF-8")
+
+    def _forget_unread(self) -> None:
+        """Drop messages the app has not read yet: it is told of the disconnect next, not last."""
+        kept = []
+        while not self.queue.empty():
+            message = self.queue.get_nowait()
+            if message["type"] != "websocket.receive":
+                kept.append(message)
+        for message in kept:
+            self.queue.put_nowait(message)
+
+    def _cut_off(self, code: int, reason: str) -> None:
+        """Tell the client why, close, and abort if the close frame is not taken soon."""
+        self._forget_unread()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        if self.conn.state is State.OPEN:
+            self.conn.send_close(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
+        self._abort_after(CUT_OFF_GRACE_S)
+
+    def _drop(self, code: int, reason: str) -> None:
+        """Abort at once: the socket does not drain, so a close frame would never get through."""
+        self._forget_unread()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.close_sent = True
+        self.transport.abort()
+
+    def _abort_after(self, delay_s: float) -> None:
+        if self._abort_timer is None and not self.disconnected:
+            self._abort_timer = self.loop.call_later(delay_s, self._abort_now)
+
+    def _abort_now(self) -> None:
+        self._abort_timer = None
+        if not self.disconnected:
+            self.transport.abort()
+
+    def _arm_handshake_deadline(self, deadline_s: float) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        self._handshake_timer = self.loop.call_at(deadline_s, self._handshake_expired)
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self.handshake_complete or self.transport.is_closing():
+            return
+        self.send_500_response()
+        self.close_sent = True
+        self.transport.close()
+        self._abort_after(CUT_OFF_GRACE_S)
