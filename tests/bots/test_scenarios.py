@@ -70,8 +70,11 @@ async def test_stampede(live_server: Any, tmp_path: Path) -> None:
     assert pin["stock_total"] == 20
     assert pin["units_acked"] == 20  # 20 buyers want up to 3 each: it sells out, exactly
     assert sales["units_acked"] == 20
-    answered = sales["buys_acked"] + sum(report["errors"].get(c, 0) for c in ("sold_out", "limit_reached"))
-    assert answered == sales["buys_sent"]
+    # Every buy gets an answer. A buy sent on the local clock's idea of the start can land a
+    # millisecond early and get `not_started` (then the bot retries), so every error counts.
+    answered = sales["buys_acked"] + sum(report["errors"].values())
+    assert set(report["errors"]) <= {"sold_out", "limit_reached", "not_started"}, report["errors"]
+    assert answered == sales["buys_sent"], (report["errors"], sales)
     assert sales["buy_ack_ms"]["count"] == sales["buys_sent"] + sales["idempotency_replays_sent"]
     assert sales["idempotency_replays_acked"] == sales["idempotency_replays_sent"]
     assert report["server"]["orders"]["acked_orders_missing"] == 0
