@@ -118,6 +118,7 @@ class SaleLedger:
         self.idempotency_violations = 0  # one request id answered with two different orders
         self.bad_orders: list[dict[str, Any]] = []  # orders whose numbers do not add up
         self.foreign_order_ids = 0  # one order id given to two different users or pins
+        self.released = 0  # orders cancelled or expired on the server (``release``)
 
     def pin(self, pin_id: str) -> PinLedger:
         ledger = self.pins.get(pin_id)
@@ -138,7 +139,7 @@ class SaleLedger:
 
     def add_order(self, user: str, request_id: str, order: Mapping[str, Any]) -> None:
         order_id = str(order.get("id"))
-        pin_id = str(order.get("pin"))
+        pin_id = str(order.get("pin") or order.get("product"))  # a bag order's units are the product's
         qty = order.get("qty")
         qty = qty if isinstance(qty, int) else 0
         previous = self._by_request.get((user, request_id))
@@ -163,6 +164,20 @@ class SaleLedger:
             self.bad_orders.append({"order": order_id, "why": "total_cents != qty * unit_price_cents"})
         elif ledger.prices and isinstance(unit, int) and unit not in ledger.prices:
             self.bad_orders.append({"order": order_id, "why": f"unit price {unit} is no tier's price"})
+
+    def release(self, order_id: str) -> None:
+        """An order the server cancelled or expired (``--pay``): its units no longer count."""
+        seen = self._by_order.pop(order_id, None)
+        if seen is None:
+            return
+        user, pin_id, qty = seen
+        ledger = self.pin(pin_id)
+        ledger.units -= qty
+        ledger.orders -= 1
+        ledger.by_user[user] = ledger.by_user.get(user, 0) - qty
+        if ledger.by_user[user] <= 0:
+            del ledger.by_user[user]
+        self.released += 1
 
     def add_orders(self, orders: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
         for user, request_id, order in orders:
@@ -192,6 +207,7 @@ class SaleLedger:
             "oversold_units": self.oversell_units(),
             "users_over_limit": self.limit_violations(),
             "idempotent_replays": self.replays,
+            "orders_released": self.released,
             "idempotency_violations": self.idempotency_violations,
             "order_id_clashes": self.foreign_order_ids,
             "bad_orders": self.bad_orders[:20],

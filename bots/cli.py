@@ -63,6 +63,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pin", help="buy this existing pin; the bots create no room and no pin")
     parser.add_argument("--stock", type=int, help="stock of the pin the bots create")
     parser.add_argument("--limit", type=int, help="limit_per_user of the pin the bots create")
+    parser.add_argument(
+        "--product", help="stampede: buy this bag product (the bots put it in the bag) instead of a pin"
+    )
+    parser.add_argument(
+        "--pay",
+        action="store_true",
+        help="stampede: orders wait for payment (--pay-within) and a shop with a service token "
+        "confirms, cancels or lets them expire; checks held units <= stock and the final accounting",
+    )
+    parser.add_argument(
+        "--pay-within", type=int, default=10, help="with --pay: the room's pay_within_s (default 10)"
+    )
+    parser.add_argument(
+        "--confirm-ratio",
+        type=float,
+        default=0.8,
+        help="with --pay: the share of orders the shop confirms (default 0.8; half the rest it cancels)",
+    )
     parser.add_argument("--procs", type=int, help="worker processes (default: enough for the load, <= cores)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument(
@@ -140,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
             pin_id=args.pin,
             stock=args.stock,
             limit_per_user=args.limit,
+            product_id=args.product,
+            pay=args.pay,
+            pay_within_s=args.pay_within,
+            confirm_ratio=args.confirm_ratio,
         )
     except ValueError as err:
         _err(str(err))
@@ -178,7 +200,15 @@ def run(args: argparse.Namespace) -> int:
             ledger.add_pin(pin_id, info)
     for pin_id, info in stats.pins.items():
         ledger.add_pin(pin_id, info)
+    for product in swarm.products_created:
+        ledger.add_pin(str(product.get("id")), product)
     ledger.add_orders(stats.orders)
+    shop = swarm.shop_result
+    if shop is not None:
+        # Held units are what the promises are about: cancelled and expired orders gave theirs back.
+        for order in shop.orders:
+            if order.get("state") in ("cancelled", "expired"):
+                ledger.release(str(order.get("id")))
     try:
         server_checks = swarm.check_server(stats, ledger)
     except Exception as err:  # the report matters more than this extra check
@@ -207,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
         problems=swarm.problems,
         fatal=swarm.fatal,
         events=swarm.events,
+        shop=shop.summary() if shop is not None else None,
     )
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))

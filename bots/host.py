@@ -80,6 +80,17 @@ class Host:
         self.setup_room(title)
         return None
 
+    def set_pay_within(self, title: str, pay_within_s: int) -> None:
+        """Make the room hold orders for payment (contract §7, ``PUT /api/rooms/{room}``)."""
+        self._call("PUT", f"/api/rooms/{self.room}", {"title": title, "pay_within_s": pay_within_s})
+
+    def put_product(self, product_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Add or change a bag product (contract §6); returns the product the server has."""
+        answer = self._call("PUT", f"/api/rooms/{self.room}/products/{product_id}", body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("stock_total"), int):
+            raise HostError(f"PUT .../products/{product_id} answered without a product: {answer!r:.200}")
+        return answer
+
     def create_pin(self, body: dict[str, Any]) -> dict[str, Any]:
         """Pin a product; returns the pin the server made (with its id)."""
         answer = self._call("POST", f"/api/rooms/{self.room}/pins", body)

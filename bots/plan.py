@@ -78,6 +78,44 @@ class PinPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductPlan:
+    """A bag product the bots put in the room as host when the load starts (``--product``)."""
+
+    id: str
+    stock: int
+    limit_per_user: int
+    list_price_cents: int = 3000
+
+    def body(self) -> dict[str, object]:
+        """The ``PUT /api/rooms/{room}/products/{id}`` body (contract §6)."""
+        return {
+            "title": "Load-test mug",
+            "list_price_cents": self.list_price_cents,
+            "stock": self.stock,
+            "limit_per_user": self.limit_per_user,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PayPlan:
+    """``--pay``: the room holds orders for payment and a shop (the service role) settles them.
+
+    Each acked order is confirmed with probability ``confirm_ratio``, else cancelled with
+    probability ``cancel_ratio``, else left to expire; the shop acts after a random delay of
+    up to ``max_delay_s`` (some land after ``pay_by_ms``: the order expired first, 409).
+    """
+
+    pay_within_s: int
+    confirm_ratio: float
+    cancel_ratio: float = 0.5
+    max_delay_s: float = 0.0  # 0 = half of pay_within_s
+
+    @property
+    def delay_s(self) -> float:
+        return self.max_delay_s or self.pay_within_s / 2
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     scenario: str
     viewers: int
@@ -93,6 +131,9 @@ class Plan:
     replay_every: int = 0  # every k-th buyer re-sends an acked buy's id (idempotency); 0 = none
     pin: PinPlan | None = None
     pin_id: str | None = None  # an existing pin to buy (--pin): the bots create nothing
+    product_id: str | None = None  # buy this bag product instead of a pin (--product)
+    product: ProductPlan | None = None  # the product the bots put in the bag (None: it exists)
+    pay: PayPlan | None = None  # --pay: orders wait for payment; a shop settles them
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def is_poster(self, index: int) -> bool:
@@ -158,6 +199,10 @@ def make_plan(
     pin_id: str | None = None,
     stock: int | None = None,
     limit_per_user: int | None = None,
+    product_id: str | None = None,
+    pay: bool = False,
+    pay_within_s: int = 10,
+    confirm_ratio: float = 0.8,
 ) -> Plan:
     """The plan of a scenario; options left as None take the scenario's defaults."""
     if scenario not in DEFAULTS:
@@ -173,6 +218,14 @@ def make_plan(
         raise ValueError("--rate, --duration and --ramp cannot be negative")
     if scenario != "crowd" and duration <= 0:
         raise ValueError("--duration must be positive")
+    if (product_id is not None or pay) and scenario != "stampede":
+        raise ValueError("--product and --pay belong to the stampede scenario")
+    if product_id is not None and pin_id is not None:
+        raise ValueError("--product and --pin: buy either a pin or a bag product, not both")
+    if not 0.0 <= confirm_ratio <= 1.0:
+        raise ValueError("--confirm-ratio must be between 0 and 1")
+    if pay and not 1 <= pay_within_s <= 86400:
+        raise ValueError("--pay-within must be 1-86400 seconds")
     nprocs = procs if procs else default_procs(n, r, cpus)
     nprocs = max(1, min(nprocs, n))
     warnings: list[str] = []
@@ -187,18 +240,26 @@ def make_plan(
     elif scenario == "stampede":
         units = (limit_per_user or 2) + 1
         pin = None
-        if pin_id is None:
-            lim = limit_per_user if limit_per_user is not None else 2
+        lim = limit_per_user if limit_per_user is not None else 2
+        if product_id is not None:
+            product = ProductPlan(product_id, stock if stock is not None else n, lim)
+            plan = replace(plan, product_id=product_id, product=product)
+            units = lim + 1
+        elif pin_id is None:
             pin = PinPlan(
                 at_s=0.0,
                 stock=stock if stock is not None else n,  # 3 tries each: sells out, some hit the limit
                 limit_per_user=lim,
                 starts_in_s=2,
-                duration_s=max(5, math.ceil(duration) + 5),
+                # With --pay the sale outlives every order's pay_by: released units go back to it.
+                duration_s=max(5, math.ceil(duration) + 5 + (pay_within_s + 30 if pay else 0)),
                 tiers=((0, 2500),),
             )
             units = lim + 1 if lim else 3
-        plan = replace(plan, rate=0.0, buyers=n, buy_units=units, replay_every=10 if n >= 10 else 0, pin=pin)
+        paying = PayPlan(pay_within_s, confirm_ratio) if pay else None
+        plan = replace(
+            plan, rate=0.0, buyers=n, buy_units=units, replay_every=10 if n >= 10 else 0, pin=pin, pay=paying
+        )
     elif scenario == "mixed":
         # A fifth of the audience chats, or more when the rate needs more posters; every
         # chatter posts (distinct posters are what lower the price).

@@ -94,6 +94,7 @@ def build_report(
     problems: list[str] | None = None,
     fatal: list[str] | None = None,
     events: list[dict[str, Any]] | None = None,
+    shop: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report document; ``report["verdict"]["exit_code"]`` is what the command returns."""
     c = stats.counters
@@ -143,7 +144,19 @@ def build_report(
         "acked orders absent on the server",
     )
 
+    if shop is not None:  # --pay: the shop's samples and the final accounting (bots/shop.py)
+        fail("held_over_stock", shop["held_over_stock_samples"], "samples where held units exceeded stock")
+        fail("accounting", shop["accounting_mismatches"], "items whose stock_total != stock_left + held")
+        fail(
+            "settle_idempotency",
+            shop["settle_idempotency_violations"],
+            "a repeated confirm or cancel answered differently",
+        )
+        fail("not_expired", shop["reserved_at_end"], "orders still reserved long after their pay_by")
+
     warnings: list[str] = list(plan.warnings) + problems
+    if shop is not None and shop["errors"]:
+        warnings.append(f"the shop's HTTP calls failed {len(shop['errors'])} times: {shop['errors'][0]}")
     connected = c.get("connected", 0)
     if c.get("never_connected"):
         warnings.append(f"{c['never_connected']} viewers never connected")
@@ -276,6 +289,7 @@ def build_report(
             "users_over_limit": sales["users_over_limit"],
         },
         "errors": dict(sorted(stats.errors.items())),
+        "orders": shop,
         "server": server_checks,
         "bots": {
             "procs": plan.procs,
@@ -368,6 +382,20 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     orders = report["server"].get("orders") if isinstance(report.get("server"), dict) else None
     if isinstance(orders, dict) and "acked_orders_missing" in orders:
         rows.append(("correctness", "acked orders missing on server", str(orders["acked_orders_missing"])))
+    shop = report.get("orders")
+    if isinstance(shop, dict):
+        states = ", ".join(f"{k} {v}" for k, v in shop["by_state"].items())
+        settled = ", ".join(f"{k} {v}" for k, v in sorted(shop["settled"].items())) or "none"
+        rows += [
+            ("orders", "final states", states),
+            ("orders", "shop answers", settled),
+            (
+                "correctness",
+                "held units over stock (samples)",
+                f"{shop['held_over_stock_samples']} of {shop['samples']}",
+            ),
+            ("correctness", "accounting mismatches", str(shop["accounting_mismatches"])),
+        ]
     if report["errors"]:
         rows.append(("errors", "by code", ", ".join(f"{k} {v}" for k, v in report["errors"].items())))
     for w in bots["workers"]:

@@ -25,6 +25,7 @@ from typing import Any
 from bots.checks import SaleLedger
 from bots.host import Host, HostError
 from bots.plan import Plan
+from bots.shop import Shop, ShopResult
 from bots.stats import Second, Stats
 from bots.tokens import mint, unverified_claims
 from bots.worker import ACK_GRACE_S, CLOSE_TIMEOUT_S, DRAIN_TIMEOUT_S, Target, WorkerSpec, worker_main
@@ -182,6 +183,9 @@ class Swarm:
         self.fatal: list[str] = []  # the scenario could not do its job (the pin was refused): exit 2
         self.identity: Identity | None = None
         self.pins_created: list[dict[str, Any]] = []
+        self.products_created: list[dict[str, Any]] = []
+        self.shop: Shop | None = None  # --pay
+        self.shop_result: ShopResult | None = None
         self.server_checks: dict[str, Any] = {}
         self.started_at = 0.0
         self.ended_at = 0.0
@@ -231,6 +235,10 @@ class Swarm:
                 self.problems.append(warning)
         elif plan.pin is not None:
             raise SetupError("creating a pin needs a host token: give --secret or --token (or --pin)")
+        if (plan.product is not None or plan.pay is not None) and not identity.host_token:
+            raise SetupError("--product and --pay need a host token: give --secret or --token")
+        if plan.pay is not None:
+            self.shop = self._open_shop(identity)
         if identity.secret is None and not identity.dev_tokens and plan.scenario != "join":
             self.problems.append(
                 "no --secret and no dev mode on the server: "
@@ -258,6 +266,8 @@ class Swarm:
         self.view.start(self.state)
         try:
             self._await_kind("ready", READY_TIMEOUT_S)
+            if self.shop is not None:
+                self.shop.start()
             t0 = time.time() + START_DELAY_S
             self.state.t0 = t0
             self.started_at = t0
@@ -274,8 +284,14 @@ class Swarm:
                 send={"cmd": "drain", "seq": last_seq, "timeout": DRAIN_TIMEOUT_S},
             )
             self.ended_at = time.time()
+            if self.shop is not None:
+                self.state.phase = "settle"
+                self._note("settle")
+                self.shop_result = self.shop.finish()
         finally:
             self.view.stop()
+            if self.shop is not None:
+                self.shop.close()
         for wid, msg in results.items():
             self.results[wid] = Stats.from_dict(msg["stats"])
         missing = sorted(set(range(plan.procs)) - set(self.results))
@@ -288,6 +304,7 @@ class Swarm:
         self.state.phase = "ramp" if plan.ramp_s > 0 else "load"
         end = t0 + plan.ramp_s + plan.duration_s
         pin_at = t0 + plan.ramp_s + plan.pin.at_s if plan.pin is not None else None
+        product_at = t0 + plan.ramp_s if plan.product is not None else None
         next_ui = 0.0
         while not self.interrupted:
             now = time.time()
@@ -299,6 +316,9 @@ class Swarm:
             if pin_at is not None and now >= pin_at:
                 pin_at = None
                 self._create_pin()
+            if product_at is not None and now >= product_at:
+                product_at = None
+                self._create_product()
             self._pump(min(0.1, max(0.0, end - now)))
             if now >= next_ui:
                 self.view.update(self.state.snapshot())
@@ -316,7 +336,42 @@ class Swarm:
             return
         self.pins_created.append(pin)
         self.state.pin = pin["id"]
+        if self.shop is not None and isinstance(pin.get("stock_total"), int):
+            self.shop.watch(pin["id"], pin["stock_total"])
         self._note("pin", pin=pin["id"], stock=pin.get("stock_total"), starts_at_ms=pin.get("starts_at_ms"))
+
+    def _create_product(self) -> None:
+        assert self.plan.product is not None and self.identity is not None
+        product = self.plan.product
+        try:
+            with self._host(self.identity.room) as host:
+                made = host.put_product(product.id, product.body())
+        except HostError as err:
+            self.fatal.append(f"putting the product in the bag: {err}")
+            self._note("product failed", error=str(err)[:200])
+            return
+        self.products_created.append(made)
+        self._note("product", product=product.id, stock=made["stock_total"])
+        if self.shop is not None:
+            self.shop.watch(product.id, made["stock_total"])
+
+    def _open_shop(self, identity: Identity) -> Shop:
+        """Make the room hold orders for payment and get the shop its service token."""
+        assert self.plan.pay is not None
+        try:
+            with self._host(identity.room) as host:
+                host.set_pay_within(self.opts.title, self.plan.pay.pay_within_s)
+                token = (
+                    mint(identity.secret, sub=f"bots-shop-{identity.tag}", name="Bots shop", role="service")
+                    if identity.secret
+                    else host.dev_token("Bots shop", "service", None)
+                )
+        except HostError as err:
+            raise SetupError(f"setting pay_within_s of room {identity.room!r}: {err}") from None
+        if token is None:
+            raise SetupError("--pay needs a service token: give --secret (or run the server in --dev)")
+        seed = self.opts.seed if self.opts.seed is not None else secrets.randbits(32)
+        return Shop(self.targets[0].http, identity.room, token, self.plan.pay, seed)
 
     # -- talking to workers -------------------------------------------------------------
 

@@ -112,7 +112,7 @@ class Viewer:
         # request id -> (kind, sent_us, frame); kind is "chat", "buy" or "replay"
         self.pending: dict[str, tuple[str, int, bytes]] = {}
         self.resend: dict[str, tuple[str, int, bytes]] = {}  # buys to re-send after a reconnect
-        self.buy_pin: str | None = None
+        self.buy_pin: str | None = None  # the pin, or with --product the bag product, being bought
         self.buy_limit: int | None = None
         self.buy_got = 0
         self.buy_k = 0
@@ -251,6 +251,10 @@ class Viewer:
                     seq.event(n)
                 if t in PIN_EVENTS:
                     self._on_pin_event(t, ev)
+                elif t == "product":
+                    product = ev.get("product")
+                    if isinstance(product, dict) and not ev.get("removed"):
+                        self._on_product(product)
 
     def _on_hello(self, ev: dict[str, Any], now_us: int, counts: dict[str, int]) -> None:
         w = self.worker
@@ -267,6 +271,11 @@ class Viewer:
         pin = ev.get("pin")
         if isinstance(pin, dict):
             self._on_pin(pin)
+        bag = ev.get("bag")
+        if isinstance(bag, list):
+            for product in bag:
+                if isinstance(product, dict):
+                    self._on_product(product)
         if self.resend and self.conn is not None:
             for rid, (kind, sent_us, frame) in self.resend.items():
                 self.pending[rid] = (kind, sent_us, frame)
@@ -395,6 +404,21 @@ class Viewer:
             delay += w.rng.random() * w.plan.buy_jitter_ms / 1000
         self._schedule_buy(delay)
 
+    def _on_product(self, product: dict[str, Any]) -> None:
+        """``--product``: the bag product to buy is there (in hello's bag, or a product event)."""
+        w = self.worker
+        pid = product.get("id")
+        if not self.buyer or w.plan.product_id is None or pid != w.plan.product_id or pid == self.buy_pin:
+            return
+        self.buy_pin = pid
+        limit = product.get("limit_per_user")
+        self.buy_limit = limit if isinstance(limit, int) else None
+        self.buy_got = 0
+        self.buy_done = False
+        self.replayed = False
+        delay = w.rng.random() * w.plan.buy_jitter_ms / 1000 if w.plan.buy_jitter_ms else 0.0
+        self._schedule_buy(delay)
+
     # -- sending -------------------------------------------------------------------
 
     def _send_request(self, rid: str, kind: str, frame: bytes, now_us: int) -> bool:
@@ -445,6 +469,7 @@ class Viewer:
             return
         self.buy_k += 1
         rid = f"b{self.buy_k}-{self.sub}"
-        frame = _dumps({"t": "buy", "id": rid, "pin": self.buy_pin, "qty": 1})
+        item = "product" if w.plan.product_id is not None else "pin"
+        frame = _dumps({"t": "buy", "id": rid, item: self.buy_pin, "qty": 1})
         if self._send_request(rid, "buy", frame, _time_ns() // 1000):
             w.second_now().counts["buys_sent"] += 1

@@ -15,13 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.auth import Identity, Role, bearer_identity, make_token
+from live.metrics import Metrics
+from live.sales import SaleStore
 from live.settings import Settings
 from live.store import RoomStore, now_ms
 from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unauthorized, Unavailable
-from rooms.ids import ROOM_ID_RE, parse_item_id, parse_room_id
+from rooms.ids import ROOM_ID_RE, parse_item_id, parse_new_room_id, parse_room_id
 from rooms.moderation import parse_moderation
 from rooms.pins import parse_pin
-from rooms.room import parse_title
+from rooms.products import parse_product_put
+from rooms.room import parse_pay_within_s, parse_title
 from rooms.text import clean_name
 
 MAX_BODY_BYTES = 64 * 1024  # SDP offers are the largest bodies: a few KiB
@@ -36,6 +39,13 @@ ORDER_COLUMNS = (
     "ts_ms",
     "refund_cents",
     "name",
+    # v1.1, after the v1 columns so that a v1 reader's column positions hold
+    "room",
+    "product",
+    "state",
+    "pay_by_ms",
+    "version",
+    "title",
 )
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -116,8 +126,11 @@ async def read_json(request: Request) -> Any:
 
 
 class Api:
-    def __init__(self, store: RoomStore, settings: Settings, video: Any) -> None:
+    def __init__(
+        self, store: RoomStore, settings: Settings, video: Any, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
+        self.sales = SaleStore(store, metrics)
         self.settings = settings
         self.video = video
 
@@ -136,11 +149,21 @@ class Api:
         identity.require_host(room)
         return room, identity
 
+    def _shop(self, request: Request) -> tuple[str, Identity]:
+        """The room's host, or the shop's service token (contract §1: every room's orders and products)."""
+        room = parse_room_id(request.path_params["room"])
+        identity = self._require(request)
+        if identity.role is not Role.SERVICE:
+            identity.require_host(room)
+        return room, identity
+
     @api_errors
     async def put_room(self, request: Request) -> Response:
         room, host = self._host(request)
-        title = parse_title(await read_json(request))
-        created, _status = await self.store.put_room(room, title, host)
+        parse_new_room_id(room)
+        body = await read_json(request)
+        title, pay_within_s = parse_title(body), parse_pay_within_s(body)
+        created, _status = await self.store.put_room(room, title, host, pay_within_s)
         snap = await self.store.snapshot(room)
         return JSONResponse(orjson.dumps(snap.room(room)), status_code=201 if created else 200)
 
@@ -196,8 +219,45 @@ class Api:
         return JSONResponse(pin.encode())
 
     @api_errors
+    async def products(self, request: Request) -> Response:
+        """``GET /api/rooms/{room}/products``: the bag, for anyone."""
+        room = request.path_params["room"]
+        if not ROOM_ID_RE.fullmatch(room):
+            raise NotFound("no such room")
+        return JSONResponse(b'{"products":' + await self.sales.bag(room, now_ms()) + b"}")
+
+    @api_errors
+    async def product(self, request: Request) -> Response:
+        """``PUT`` (add 201 / change 200) or ``DELETE`` one bag product."""
+        room, _ = self._shop(request)
+        product_id = parse_item_id(request.path_params["product"], "product")
+        if request.method == "DELETE":
+            await self.sales.delete_product(room, product_id, now_ms())
+            return JSONResponse({"ok": True})
+        spec = parse_product_put(product_id, await read_json(request))
+        created, body = await self.sales.put_product(room, spec, now_ms())
+        return JSONResponse(body, status_code=201 if created else 200)
+
+    @api_errors
+    async def confirm_order(self, request: Request) -> Response:
+        room = parse_room_id(request.path_params["room"])
+        self._require(request).require_service()
+        order_id = parse_item_id(request.path_params["order"], "order")
+        return JSONResponse(
+            await self.sales.settle(room, order_id, "confirm", self._require(request), now_ms())
+        )
+
+    @api_errors
+    async def cancel_order(self, request: Request) -> Response:
+        """The shop, the room's host, or the buyer (order_settle.lua checks it is theirs) may cancel."""
+        room = parse_room_id(request.path_params["room"])
+        actor = self._require(request)
+        order_id = parse_item_id(request.path_params["order"], "order")
+        return JSONResponse(await self.sales.settle(room, order_id, "cancel", actor, now_ms()))
+
+    @api_errors
     async def orders(self, request: Request) -> Response:
-        room, _ = self._host(request)
+        room, _ = self._shop(request)
         await self.store.tick_pin(room, now_ms())
         orders = await self.store.orders(room)
         fmt = request.query_params.get("format", "json")
@@ -222,7 +282,7 @@ class Api:
 
     @api_errors
     async def stats(self, request: Request) -> Response:
-        room, _ = self._host(request)
+        room, _ = self._shop(request)
         await self.store.tick_pin(room, now_ms())
         return JSONResponse(await self.store.stats(room))
 
@@ -259,10 +319,12 @@ class Api:
         name, role, room = body.get("name"), body.get("role", "viewer"), body.get("room")
         name = clean_name(name)
         if role not in {r.value for r in Role}:
-            raise BadRequest("role must be viewer, mod or host")
+            raise BadRequest("role must be viewer, mod, host or service")
         if room is not None:
+            if role == Role.SERVICE.value:
+                raise BadRequest("a service token acts on every room: it takes no room")
             room = parse_room_id(room)
-        elif role != Role.VIEWER.value:
+        elif role in (Role.MOD.value, Role.HOST.value):
             raise BadRequest(f"a {role} token needs a room")
         slug = re.sub(r"[^A-Za-z0-9_-]", "", name.lower())[:40] or "user"
         token = make_token(

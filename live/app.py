@@ -26,10 +26,15 @@ from live.cancellation import cancel_and_wait
 from live.closecodes_js import closecodes_js
 from live.gateway import Gateway, KeepRawSend
 from live.hub import HubRegistry
+from live.me import MeChannel
+from live.me_orders import MyOrders
 from live.metrics import Metrics
 from live.redis_client import connect
+from live.sales import run_order_timers
 from live.settings import Settings
 from live.store import RoomStore, now_ms
+from live.webhooks.deliverer import Deliverer
+from live.webhooks.deliveries import Deliveries
 from rooms.errors import ERRORS_BY_CODE, MethodNotAllowed, RoomError
 
 log = logging.getLogger("live.app")
@@ -75,9 +80,12 @@ def create_app(settings: Settings) -> Starlette:
     store = RoomStore(redis, settings)
     hubs = HubRegistry(store, reader_redis, settings, metrics)
     gateway = Gateway(store, hubs, settings, metrics)
+    me = MeChannel(settings, metrics)  # /ws/me: one Pub/Sub subscriber per process
+    my_orders = MyOrders(redis, settings)
     video = _load_video(settings)
-    api = Api(store, settings, video)
+    api = Api(store, settings, video, metrics)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
+    deliveries = Deliveries(redis, settings)
     if video is not None:
         metrics.gauges["live_video_publishers"] = lambda: video.stats().get("publishers", 0)
         metrics.gauges["live_video_viewers"] = lambda: video.stats().get("viewers", 0)
@@ -85,11 +93,21 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timers = asyncio.create_task(run_pin_timers(store), name="pin-timers")
+        # Webhooks go out from every process, off every request path (live/webhooks/deliverer.py).
+        deliverer = Deliverer.start_for(settings, metrics) if settings.webhook_url else None
+        hooks = asyncio.create_task(deliverer.run(), name="webhooks") if deliverer else None
+        order_timers = asyncio.create_task(run_order_timers(api.sales, now_ms), name="order-timers")
+        me_subscriber = asyncio.create_task(me.run(), name="me-subscriber")
         try:
             yield
         finally:
             # Cancelled until it stops: a cancel can be lost inside a Redis call (live/cancellation.py).
             await cancel_and_wait(timers)
+            if hooks is not None and deliverer is not None:
+                await cancel_and_wait(hooks)
+                await deliverer.aclose()
+            await cancel_and_wait(order_timers)
+            await cancel_and_wait(me_subscriber)
             await hubs.close()
             if video is not None:
                 await video.close()
@@ -120,12 +138,19 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room}/pins", api.create_pin, methods=["POST"]),
         Route("/api/rooms/{room}/pins/{pin}", api.delete_pin, methods=["DELETE"]),
         Route("/api/rooms/{room}/orders", api.orders, methods=["GET"]),
+        Route("/api/rooms/{room}/orders/{order}/confirm", api.confirm_order, methods=["POST"]),
+        Route("/api/rooms/{room}/orders/{order}/cancel", api.cancel_order, methods=["POST"]),
+        Route("/api/rooms/{room}/products", api.products, methods=["GET"]),
+        Route("/api/rooms/{room}/products/{product}", api.product, methods=["PUT", "DELETE"]),
         Route("/api/rooms/{room}/moderation", api.moderation, methods=["POST"]),
         Route("/api/rooms/{room}/stats", api.stats, methods=["GET"]),
         Route("/api/rooms/{room}/publish", api.publish, methods=["POST"]),
         Route("/api/rooms/{room}/watch", api.watch, methods=["POST"]),
+        Route("/api/me/orders", my_orders.endpoint, methods=["GET"]),
+        Route("/api/webhooks/deliveries", deliveries.endpoint, methods=["GET"]),
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),
+        WebSocketRoute("/ws/me", me.endpoint),  # before /ws/{room}: "me" is a well-formed room id
         WebSocketRoute("/ws/{room}", gateway.endpoint),
         Route("/", page("index.html")),
         Route("/watch/{room}", page("watch.html")),

@@ -17,6 +17,7 @@ class Role(StrEnum):
     VIEWER = "viewer"
     MOD = "mod"
     HOST = "host"
+    SERVICE = "service"  # the shop's own backend: every room's orders, products and webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class Identity:
     def require_host(self, room: str) -> None:
         if self.role is not Role.HOST or not self.acts_on(room):
             raise Forbidden("only this room's host may do that")
+
+    def require_service(self) -> None:
+        if self.role is not Role.SERVICE:
+            raise Forbidden("only the shop's service token may do that")
 
     def require_staff(self, room: str) -> None:
         if self.role not in (Role.HOST, Role.MOD) or not self.acts_on(room):
@@ -83,10 +88,12 @@ def _check_claims(claims: dict[str, object]) -> Identity:
     try:
         parsed_role = Role(role)  # type: ignore[arg-type]
     except ValueError:
-        raise Unauthorized("token role must be viewer, mod or host") from None
+        raise Unauthorized("token role must be viewer, mod, host or service") from None
     if room is not None and (not isinstance(room, str) or not ROOM_ID_RE.fullmatch(room)):
         raise Unauthorized("token room must be 1-40 of [a-z0-9-]")
-    if parsed_role is not Role.VIEWER and room is None:
+    if parsed_role is Role.SERVICE and room is not None:
+        raise Unauthorized("a service token acts on every room: it takes no room")
+    if parsed_role in (Role.MOD, Role.HOST) and room is None:
         raise Unauthorized(f"a {parsed_role.value} token needs a room")
     return Identity(UserId(sub), shown_name, parsed_role, RoomId(room) if room else None)
 

@@ -8,12 +8,15 @@ multiplies what one process can decide per second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]"]
+# A command sent just before a call's script in the same pipeline; its reply is not awaited by anyone.
+Before = tuple[Any, ...]
+Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]", tuple[Before, ...]]
 
 
 class ScriptBatcher:
@@ -23,25 +26,54 @@ class ScriptBatcher:
         self._redis = redis
         self._max_batch = max_batch
         self._pending: list[Call] = []
+        self._loose: list[Before] = []  # commands nobody awaits, sent with the next batch
+        self._closed = False
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+    async def call(
+        self, script: AsyncScript, keys: list[str], args: list[Any], before: tuple[Before, ...] = ()
+    ) -> Any:
+        """Run ``script``; the ``before`` commands go ahead of it in the same pipeline."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, future))
+        self._pending.append((script, keys, args, future, before))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
         return await future
 
+    def send(self, *command: Any) -> None:
+        """Send a command with the next pipeline without waiting for it (its errors are dropped).
+
+        After ``close`` nothing is sent: the connection is going away.
+        """
+        if self._closed:
+            return
+        self._loose.append(command)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
         self._scheduled = False
+        if self._loose and not self._pending:
+            loose, self._loose = self._loose, []
+            task = asyncio.create_task(self._send_loose(loose))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _send_loose(self, commands: list[Before]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        with contextlib.suppress(Exception):
+            await pipe.execute(raise_on_error=False)
 
     async def _run(self, batch: list[Call]) -> None:
         """Answer every call of the batch: its result, its script's error, or the Redis error."""
@@ -53,19 +85,20 @@ class ScriptBatcher:
                 # not run). Inside the try: a Redis error here must reach those callers too.
                 for script in {batch[i][0] for i in missing}:
                     await self._redis.script_load(script.script)
-                retried = await self._execute([batch[i] for i in missing])
+                # Their before-commands ran already; they are idempotent, but need not run twice.
+                retried = await self._execute([(*batch[i][:4], ()) for i in missing])
                 for i, result in zip(missing, retried, strict=True):
                     results[i] = result
         except Exception as err:  # connection lost, timeout, refused: every caller hears it
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(err)
+            for call in batch:
+                if not call[3].done():
+                    call[3].set_exception(err)
             return
         except BaseException:
-            for *_, future in batch:
-                future.cancel()
+            for call in batch:
+                call[3].cancel()
             raise
-        for (*_, future), result in zip(batch, results, strict=True):
+        for (_, _, _, future, _), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -74,13 +107,27 @@ class ScriptBatcher:
                 future.set_result(result)
 
     async def _execute(self, batch: list[Call]) -> list[Any]:
+        """The script replies of ``batch``, in order (the before-commands' replies are dropped)."""
         pipe = self._redis.pipeline(transaction=False)
-        for script, keys, args, _ in batch:
+        positions = []
+        n = 0
+        loose, self._loose = self._loose, []
+        for command in loose:
+            pipe.execute_command(*command)
+            n += 1
+        for script, keys, args, _, before in batch:
+            for command in before:
+                pipe.execute_command(*command)
+                n += 1
             # execute_command, not pipe.evalsha: redis-py's cluster pipeline blocks the evalsha method but
             # routes an EVALSHA command by its keys' slot (every key of a room shares one slot).
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
+            positions.append(n)
+            n += 1
+        replies = await pipe.execute(raise_on_error=False)
+        return [replies[i] for i in positions]
 
     async def close(self) -> None:
+        self._closed = True
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)

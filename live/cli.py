@@ -69,6 +69,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="server processes on this port, supervised (LIVE_WORKERS; default 1 = this process alone)",
     )
+    parser.add_argument(
+        "--webhook-url", default=None, help="POST signed webhook events here (LIVE_WEBHOOK_URL; default none)"
+    )
+    parser.add_argument(
+        "--webhook-secret", default=None, help="HMAC key of Live-Signature (LIVE_WEBHOOK_SECRET)"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -82,6 +88,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         tick_ms=args.tick_ms,
         workers=args.workers,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
     )
 
 
@@ -187,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.set_defaults(func=serve)
 
     p_token = sub.add_parser("token", help="print a token signed with the configured secret")
-    p_token.add_argument("--role", choices=["viewer", "mod", "host"], default="viewer")
+    p_token.add_argument("--role", choices=["viewer", "mod", "host", "service"], default="viewer")
     p_token.add_argument("--room", default=None)
     p_token.add_argument("--name", required=True)
     p_token.add_argument("--sub", default=None)

@@ -1,10 +1,12 @@
-"""``live demo``: the server in dev mode, a bundled Redis, a live demo room and a small crowd."""
+"""``live demo``: the server in dev mode, a bundled Redis, a live demo room with a bag of four
+products, a small crowd, and a built-in shop that pays for most orders (``live/demo_shop.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import atexit
 import contextlib
+import secrets
 import subprocess
 import sys
 import threading
@@ -13,17 +15,48 @@ import time
 import httpx
 
 from live.auth import make_token
+from live.demo_shop import DemoShop
 from live.lifeline import preexec_die_with_parent
 from live.settings import Settings
 
 DEMO_ROOM = "demo"
-DEMO_PIN = {
-    "product": {
+PAY_WITHIN_S = 300  # orders wait 5 minutes for payment: the demo shop pays most within seconds
+DEMO_BAG = [
+    {
         "id": "panda-mug",
         "title": "Panda mug, hand-painted",
         "image_url": "/static/img/panda-mug.svg",
         "list_price_cents": 5900,
+        "stock": 400,
+        "limit_per_user": 3,
     },
+    {
+        "id": "live-tee",
+        "title": "LIVE cotton tee",
+        "image_url": "/static/img/tee.svg",
+        "list_price_cents": 9900,
+        "stock": 120,
+        "limit_per_user": 2,
+    },
+    {
+        "id": "purple-cans",
+        "title": "Purple headphones",
+        "image_url": "/static/img/headphones.svg",
+        "list_price_cents": 29900,
+        "stock": 25,
+        "limit_per_user": 1,
+    },
+    {
+        "id": "bamboo-tote",
+        "title": "Bamboo tote bag",
+        "image_url": "/static/img/tote.svg",
+        "list_price_cents": 3900,
+        "stock": 60,
+        "limit_per_user": 5,
+    },
+]
+DEMO_PIN = {
+    "product_id": "panda-mug",
     "stock": 200,
     "limit_per_user": 2,
     "starts_in_s": 5,
@@ -39,10 +72,15 @@ DEMO_PIN = {
 }
 
 
-def _seed(url: str, settings: Settings, crowd: int) -> None:
+def _seed(url: str, settings: Settings, crowd: int, shop: DemoShop | None) -> None:
     token = make_token(
         settings.secret, sub="demo-host", name="Mei (host)", role="host", room=DEMO_ROOM, ttl_s=86400
     )
+    if shop is not None:
+        shop.attach(
+            url,
+            make_token(settings.secret, sub="demo-shop", name="Demo shop", role="service", ttl_s=86400 * 30),
+        )
     headers = {"Authorization": f"Bearer {token}"}
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -51,7 +89,12 @@ def _seed(url: str, settings: Settings, crowd: int) -> None:
                 break
         time.sleep(0.1)
     with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
-        http.put(f"/api/rooms/{DEMO_ROOM}", json={"title": "Panda goods flash sale"})
+        http.put(
+            f"/api/rooms/{DEMO_ROOM}", json={"title": "Panda goods flash sale", "pay_within_s": PAY_WITHIN_S}
+        )
+        for product in DEMO_BAG:
+            body = {k: v for k, v in product.items() if k != "id"}
+            http.put(f"/api/rooms/{DEMO_ROOM}/products/{product['id']}", json=body)
         http.post(f"/api/rooms/{DEMO_ROOM}/start")
         current = http.get(f"/api/rooms/{DEMO_ROOM}").json().get("pin")
         if not current or current.get("state") == "ended":
@@ -61,6 +104,12 @@ def _seed(url: str, settings: Settings, crowd: int) -> None:
         f"entrance {url}/",
         flush=True,
     )
+    if shop is not None:
+        print(
+            f"live: demo shop takes webhooks at {shop.url}: it pays for 4 orders in 5 after a few seconds "
+            f"and lets the rest expire after {PAY_WITHIN_S // 60} min",
+            flush=True,
+        )
     if crowd > 0:
         _run_crowd(url, settings, crowd)
 
@@ -109,8 +158,19 @@ def run_demo(args: argparse.Namespace) -> int:
     from live.cli import serve
 
     args.dev = True
+    shop: DemoShop | None = None
+    if not getattr(args, "webhook_url", None):
+        # The built-in shop, unless the demo was pointed at a receiver of its own.
+        args.webhook_secret = args.webhook_secret or secrets.token_hex(16)
+        shop = DemoShop(args.webhook_secret)
+        shop.start()
+        args.webhook_url = shop.url
 
     def on_ready(settings: Settings, url: str) -> None:
-        threading.Thread(target=_seed, args=(url, settings, args.crowd), daemon=True).start()
+        threading.Thread(target=_seed, args=(url, settings, args.crowd, shop), daemon=True).start()
 
-    return serve(args, on_ready=on_ready)
+    try:
+        return serve(args, on_ready=on_ready)
+    finally:
+        if shop is not None:
+            shop.stop()

@@ -27,6 +27,7 @@ from rooms.commands import BuyCommand, ChatCommand, CommandError, LikeCommand, P
 from rooms.errors import (
     BadRequest,
     Banned,
+    Forbidden,
     NotFound,
     RateLimited,
     RoomError,
@@ -59,7 +60,7 @@ def _request_id_of(data: str | bytes) -> str | None:
 
 def effective_identity(identity: Identity | None, room: str) -> Identity | None:
     """Host and mod powers apply in the token's own room; elsewhere the holder is a viewer."""
-    if identity is None or identity.role is Role.VIEWER or identity.acts_on(room):
+    if identity is None or identity.role in (Role.VIEWER, Role.SERVICE) or identity.acts_on(room):
         return identity
     return Identity(identity.id, identity.name, Role.VIEWER, identity.room)
 
@@ -297,6 +298,8 @@ class Gateway:
                 return True
             if conn.identity is None:
                 raise Unauthorized("sign in to chat, like or buy")
+            if conn.identity.role is Role.SERVICE:
+                raise Forbidden("a service token cannot chat, like or buy")
             if isinstance(cmd, ChatCommand):
                 text = normalize_chat_text(cmd.text)
                 seq = await self._store.post_chat(conn.room, conn.identity, text, now)
@@ -305,8 +308,12 @@ class Gateway:
             elif isinstance(cmd, LikeCommand):
                 hub.add_likes(cmd.n)
             elif isinstance(cmd, BuyCommand):
-                order = await self._store.buy(conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now)
+                order = await self._store.buy(
+                    conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now, product=cmd.product
+                )
                 conn.push(f'[{{"t":"ack","id":"{cmd.id}","order":{order}}}]')
+                if '"version":1,' in order:  # a new order (a replay may be further along)
+                    self._metrics.order("reserved" if '"state":"reserved"' in order else "confirmed")
         except RoomError as err:
             self._metrics.error(err.code)
             conn.push(_error_frame(err, request_id))

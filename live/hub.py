@@ -48,6 +48,7 @@ CLOSES = {
 }
 RETRY_FIRST_S = 0.05  # the first wait after a Redis error; doubled each time up to RETRY_MAX_S
 RETRY_MAX_S = 2.0
+NEVER_MS = 2**62  # a deadline that never comes
 
 
 def effective_tick_ms(tick_ms: int, connections: int, sends_per_s: int, last_flush_ms: float = 0.0) -> float:
@@ -76,6 +77,8 @@ class RoomHub:
         self._wake = asyncio.Event()  # something to flush, or time to check for idleness
         self._joins_wake = asyncio.Event()  # a join waits for its backlog
         self._pending_likes = 0
+        self._bag_v = 0  # the bag stock version the poller last saw (store.room_figures)
+        self._pin_deadline_ms: int | None = None  # when time next acts on the pin (None: not known yet)
         self._last_flush_ms = 0.0  # how long the last fan-out held the event loop
         self._idle_since: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -280,15 +283,28 @@ class RoomHub:
                 if self._pending_likes:
                     likes, self._pending_likes = self._pending_likes, 0
                     await store.add_likes(room, likes)
-                viewers, likes_total, figures = await store.room_figures(
-                    room, self._settings.node_id, len(feed), now_ms()
+                now = now_ms()
+                deadline = self._pin_deadline_ms
+                due = deadline is None or now >= deadline
+                polled = await store.room_figures(
+                    room, self._settings.node_id, len(feed), now, self._bag_v, due
                 )
             except (RedisError, RoomError) as err:
                 # A script that answered an error is as transient here as a lost connection.
                 log.warning("hub %s poll failed: %s", room, err)
             else:
+                viewers, likes_total, figures = polled.viewers, polled.likes, polled.pin
                 feed.offer("viewers", viewers, events.Viewers(viewers))
                 feed.offer("likes", likes_total, events.Likes(likes_total))
+                self._bag_v = polled.bag_v
+                # No pin, or an ended one: only a new pin (its own script) changes that.
+                self._pin_deadline_ms = figures.deadline_ms if figures else None
+                if figures is None or figures.deadline_ms is None:
+                    self._pin_deadline_ms = NEVER_MS
+                # A slot per product: a newer count supersedes an unsent one, and one already sent
+                # is not sent again (the feed's rule), so only the counts that changed go out.
+                for product, left in (polled.bag_left or {}).items():
+                    feed.offer(f"bag_stock:{product}", left, events.BagStock({product: left}))
                 if figures is not None and figures.state != "ended":
                     feed.offer(
                         "stock",

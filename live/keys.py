@@ -118,7 +118,103 @@ class RoomKeys:
         """Hash "<user>:<request id>" -> order id: idempotent buys."""
         return self._k("requests")
 
+    @property
+    def products(self) -> str:
+        """Hash product id -> the bag product's fixed fields as JSON (title, price, limit...)."""
+        return self._k("products")
+
+    @property
+    def product_stock(self) -> str:
+        """Hash ``<pid>`` -> units left for sale, ``<pid>:total`` -> stock_total."""
+        return self._k("product_stock")
+
+    @property
+    def product_order(self) -> str:
+        """Sorted set product id -> rank: the bag in the order products were added."""
+        return self._k("product_order")
+
+    @property
+    def bag_bought(self) -> str:
+        """Hash ``<pid>:<user>`` -> units the user holds (reserved + confirmed) from the bag."""
+        return self._k("bag_bought")
+
+    @property
+    def product_waiting(self) -> str:
+        """Hash product id -> reserved orders whose units came from it (a product in use stays)."""
+        return self._k("product_waiting")
+
+    @property
+    def expiry(self) -> str:
+        """Sorted set order id -> pay_by_ms, reserved orders only."""
+        return self._k("expiry")
+
+    @property
+    def hooks(self) -> str:
+        """Hash event id -> webhook envelope JSON, for events not yet delivered (the outbox)."""
+        return self._k("hooks")
+
+    @property
+    def hooks_due(self) -> str:
+        """Sorted set event id -> ms at which the outbox event is next due for delivery."""
+        return self._k("hooks_due")
+
+    @property
+    def hooks_attempts(self) -> str:
+        """Hash event id -> JSON array of its delivery attempts (first and latest), ``<id>:n`` -> count."""
+        return self._k("hooks_attempts")
+
+    @property
+    def hooks_born(self) -> str:
+        """Sorted set event id -> created_ms of pending events once first leased (oldest-pending age)."""
+        return self._k("hooks_born")
+
+    @property
+    def hooks_done(self) -> str:
+        """Hash event id -> envelope JSON of events delivered or given up (the newest of each kept)."""
+        return self._k("hooks_done")
+
+    @property
+    def hooks_delivered(self) -> str:
+        """Sorted set event id -> ms of its 2xx: the last 1000 delivered events."""
+        return self._k("hooks_delivered")
+
+    @property
+    def hooks_failed(self) -> str:
+        """Sorted set event id -> ms it was given up: the last 1000 failed events."""
+        return self._k("hooks_failed")
+
+    def hooks_claim_keys(self) -> list[str]:
+        return [self.meta, self.hooks, self.hooks_due, self.hooks_attempts, self.hooks_born]
+
+    def hooks_result_keys(self) -> list[str]:
+        return [*self.hooks_claim_keys(), self.hooks_done, self.hooks_delivered, self.hooks_failed]
+
     # The KEYS of each Lua script, in the order the script's header names them.
+
+    def sale_keys(self) -> list[str]:
+        """Every script that takes, changes or releases stock or orders takes these KEYS (_lib.lua: K)."""
+        return [
+            self.meta,
+            self.events,
+            self.pin,
+            self.posters,
+            self.bought,
+            self.pin_orders,
+            self.orders,
+            self.refunds,
+            self.pins,
+            self.order_ids,
+            self.requests,
+            self.buyers,
+            self.products,
+            self.product_stock,
+            self.product_order,
+            self.bag_bought,
+            self.product_waiting,
+            self.expiry,
+            self.hooks,
+            self.hooks_due,
+        ]
 
     def chat_post_keys(self, user: str) -> list[str]:
         return [
@@ -146,42 +242,9 @@ class RoomKeys:
             self.events,
             self.viewers,
             self.mods,
-        ]
-
-    def room_status_keys(self) -> list[str]:
-        """Ending a room ends its pin, so room_status.lua takes pin_end.lua's keys."""
-        return self.pin_end_keys()
-
-    def pin_create_keys(self) -> list[str]:
-        return [
-            self.meta,
-            self.events,
-            self.pin,
-            self.posters,
-            self.bought,
-            self.pin_orders,
-            self.orders,
-            self.refunds,
-            self.pins,
-        ]
-
-    def pin_end_keys(self) -> list[str]:
-        """For pin_end.lua and pin_tick.lua."""
-        return [self.meta, self.events, self.pin, self.pin_orders, self.orders, self.refunds, self.pins]
-
-    def buy_keys(self) -> list[str]:
-        return [
-            self.meta,
-            self.events,
-            self.pin,
-            self.bought,
-            self.pin_orders,
-            self.orders,
-            self.order_ids,
-            self.requests,
-            self.pins,
-            self.buyers,
-            self.refunds,
+            self.products,
+            self.product_stock,
+            self.product_order,
         ]
 
 
@@ -205,3 +268,35 @@ def scheduled_rooms_index(prefix: str) -> str:
 def pin_timers(prefix: str) -> str:
     """Sorted set room -> the ms at which time must next act on its pin (start or end)."""
     return f"{prefix}pin_timers"
+
+
+def hook_rooms(prefix: str) -> str:
+    """Sorted set room -> ms at which its webhook outbox must next be looked at (deliverers' index).
+
+    Outside every room's slot: written before (and, off the hot path, after) each script that may
+    add to a room's outbox, so a crash between the two steps cannot hide an event.
+    """
+    return f"{prefix}{{hooks}}:rooms"
+
+
+def hook_history(prefix: str) -> str:
+    """Sorted set room -> ms of its latest delivered or given-up webhook: where the deliveries API looks."""
+    return f"{prefix}{{hooks}}:history"
+
+
+def order_timers(prefix: str) -> str:
+    """Sorted set room -> ms at which time must next look at the room's reserved orders (expiry)."""
+    return f"{prefix}{{orders}}:timers"
+
+
+def user_orders(prefix: str, user: str) -> str:
+    """Sorted set "<room>\\t<order id>" -> ts_ms: one user's orders in every room."""
+    return f"{prefix}{{user:{user}}}:orders"
+
+
+def me_channel(prefix: str, user: str = "") -> str:
+    """Pub/Sub channel of one user's order changes (message: the order JSON), published by the scripts.
+
+    With no user: the channels' common prefix, which the scripts are given.
+    """
+    return f"{prefix}me:{user}"

@@ -22,6 +22,13 @@ class Metrics:
     lag_buckets: list[int] = field(default_factory=lambda: [0] * (len(LAG_BUCKETS_MS) + 1))
     lag_sum_ms: float = 0.0
     lag_count: int = 0
+    # Webhook attempts by outcome: delivered (2xx), failed (an attempt that will be retried),
+    # given_up (the retry window is over). Gauges live_webhook_* are the deliverer's samples.
+    webhooks: dict[str, int] = field(default_factory=dict)
+    webhook_deferrals: int = 0  # polls a busy loop left to buyers (live/loop_load.py)
+    # Orders this process moved into each state (born reserved or confirmed, confirmed, cancelled,
+    # expired): the service's totals are the sum over its processes.
+    orders: dict[str, int] = field(default_factory=dict)
     gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
 
     def event_in(self, kind: str) -> None:
@@ -30,6 +37,12 @@ class Metrics:
 
     def error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
+
+    def webhook(self, outcome: str) -> None:
+        self.webhooks[outcome] = self.webhooks.get(outcome, 0) + 1
+
+    def order(self, state: str, n: int = 1) -> None:
+        self.orders[state] = self.orders.get(state, 0) + n
 
     def disconnect(self, code: int) -> None:
         self.disconnects[code] = self.disconnects.get(code, 0) + 1
@@ -64,6 +77,15 @@ class Metrics:
             *(f'live_disconnects_total{{code="{k}"}} {v}' for k, v in sorted(self.disconnects.items())),
             "# TYPE live_errors_total counter",
             *(f'live_errors_total{{code="{k}"}} {v}' for k, v in sorted(self.errors.items())),
+            "# TYPE live_webhook_deliveries_total counter",
+            *(
+                f'live_webhook_deliveries_total{{outcome="{k}"}} {v}'
+                for k, v in sorted(self.webhooks.items())
+            ),
+            "# TYPE live_webhook_deferrals_total counter",
+            f"live_webhook_deferrals_total {self.webhook_deferrals}",
+            "# TYPE live_order_changes_total counter",
+            *(f'live_order_changes_total{{state="{k}"}} {v}' for k, v in sorted(self.orders.items())),
             "# TYPE live_fanout_lag_ms histogram",
         ]
         cumulative = 0

@@ -21,6 +21,11 @@ def _source(name: str) -> str:
     return (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
 
 
+def load(redis: Any, name: str) -> AsyncScript:
+    """One script of ``live/lua/<name>.lua`` (with _lib.lua) for a module that keeps its own."""
+    return redis.register_script(_source(name))
+
+
 @dataclass(frozen=True, slots=True)
 class Scripts:
     chat_post: AsyncScript
@@ -33,6 +38,12 @@ class Scripts:
     pin_tick: AsyncScript
     pin_end: AsyncScript
     buy: AsyncScript
+    bag_buy: AsyncScript
+    bag: AsyncScript
+    product_put: AsyncScript
+    product_delete: AsyncScript
+    order_settle: AsyncScript
+    orders_expire: AsyncScript
 
     @classmethod
     def register(cls, redis: Any) -> Scripts:

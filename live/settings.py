@@ -76,6 +76,13 @@ class Settings:
     ice_servers: tuple[str, ...] = field(default_factory=tuple)  # STUN/TURN URLs, comma-separated
     keyframe_interval_ms: int = 1000  # a keyframe at least this often; at least 1
 
+    # Webhooks (contract §7; live/webhooks/)
+    webhook_url: str = ""  # where events are POSTed; "" = no webhooks (no events are recorded)
+    webhook_secret: str = ""  # HMAC key of Live-Signature; required with webhook_url
+    webhook_timeout_s: float = 5.0  # one delivery attempt, connect to response, at most this; > 0
+    webhook_retry_hours: int = 72  # an event is retried this long after its first attempt; >= 24
+    webhook_backoff_max_s: float = 600.0  # the longest wait between two attempts; > 0
+
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Settings from ``LIVE_<FIELD>`` environment variables, then explicit overrides (flags) on top.
@@ -115,6 +122,12 @@ class Settings:
             raise SettingsError(
                 f"LIVE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
             )
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"LIVE_WEBHOOK_URL must start with http:// or https://, got {self.webhook_url!r}"
+            )
+        if self.webhook_url and not self.webhook_secret:
+            raise SettingsError("LIVE_WEBHOOK_SECRET (or --webhook-secret) must be set with a webhook URL")
         if not self.secret:
             raise SettingsError("LIVE_SECRET must not be empty")
         if self.secret == DEV_SECRET and not self.dev:
@@ -132,6 +145,9 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "chat_rate_window_ms": (1, None),
     "frame_max_bytes": (1, None),
     "keyframe_interval_ms": (1, None),
+    "webhook_timeout_s": (0.01, None),
+    "webhook_retry_hours": (24, None),
+    "webhook_backoff_max_s": (0.01, None),
 }
 
 

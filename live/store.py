@@ -16,7 +16,16 @@ import orjson
 
 from live.auth import Identity
 from live.batcher import ScriptBatcher
-from live.keys import RoomKeys, live_rooms_index, pin_timers, scheduled_rooms_index
+from live.keys import (
+    RoomKeys,
+    hook_rooms,
+    live_rooms_index,
+    me_channel,
+    order_timers,
+    pin_timers,
+    scheduled_rooms_index,
+    user_orders,
+)
 from live.scripts import Scripts, check
 from live.settings import Settings
 from rooms import events
@@ -25,6 +34,8 @@ from rooms.errors import Conflict
 from rooms.moderation import ModerationCommand
 from rooms.pins import PinSpec, PinState
 from rooms.room import RoomStatus, transition
+
+HOOK_NOTICE_EVERY_MS = 100
 
 
 def now_ms() -> int:
@@ -42,6 +53,7 @@ class Snapshot:
     oldest_seq: int  # the oldest durable event still kept (0 = none yet)
     pin_json: str | None
     viewers: int
+    bag_json: str = "[]"  # the bag's products, as a JSON array
 
     @property
     def seq(self) -> int:
@@ -54,6 +66,7 @@ class Snapshot:
             "status": self.meta.get("status", "scheduled"),
             "host": {"id": self.meta.get("host_id", ""), "name": self.meta.get("host_name", "")},
             "slow_s": int(self.meta.get("slow_s", 0)),
+            "pay_within_s": int(self.meta.get("pay_within_s", 0)),
         }
 
     def public_json(self, room_id: str) -> bytes:
@@ -62,6 +75,7 @@ class Snapshot:
             b'{"seq":' + str(self.seq).encode(),
             b'"room":' + orjson.dumps(self.room(room_id)),
             b'"pin":' + (self.pin_json.encode() if self.pin_json else b"null"),
+            b'"bag":' + self.bag_json.encode(),
             b'"chat":[' + ",".join(self.chat).encode() + b"]",
             b'"viewers":' + str(self.viewers).encode(),
             b'"likes":' + self.meta.get("likes", "0").encode(),
@@ -96,6 +110,17 @@ def fresh_viewers(reports: dict[str, str], now: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomFigures:
+    """What a hub's poller refreshes: viewers, likes, the pin's figures, the bag's stock."""
+
+    viewers: int
+    likes: int
+    pin: PinFigures | None
+    bag_v: int  # the bag's stock version: pass it back to be told only of changes
+    bag_left: dict[str, int] | None  # product -> units left; None when unchanged since bag_v
+
+
+@dataclass(frozen=True, slots=True)
 class RoomsPage:
     rooms: list[dict[str, Any]]
     next: str | None  # the cursor of the following page; None on the last
@@ -121,6 +146,8 @@ class RoomStore:
         self.settings = settings
         self.scripts = Scripts.register(redis)
         self.batcher = ScriptBatcher(redis)
+        self._notice_ms: dict[str, int] = {}  # room -> when a buy last told the deliverers' index
+        self._notice_trailing: set[str] = set()  # rooms with a trailing notice scheduled
 
     def keys(self, room: str) -> RoomKeys:
         return RoomKeys(self.settings.key_prefix, room)
@@ -129,22 +156,96 @@ class RoomStore:
     def _maxlen(self) -> int:
         return self.settings.history_keep
 
+    def sale_head(self, room: str, now: int) -> list[Any]:
+        """The ARGV head of every sale script (_lib.lua ``sale_context``)."""
+        hooks = "1" if self.settings.webhook_url else "0"
+        return [now, self._maxlen, hooks, room, me_channel(self.settings.key_prefix)]
+
+    def hook_notice(self, room: str, now: int) -> tuple[tuple[Any, ...], ...]:
+        """The command that puts ``room`` in the deliverers' index (keys.hook_rooms), to send with a script.
+
+        Sent ahead of every script that may add to the room's outbox, in the same pipeline.
+        """
+        if not self.settings.webhook_url:
+            return ()
+        return (("ZADD", hook_rooms(self.settings.key_prefix), "LT", now, room),)
+
+    def _buy_hook_notice(self, room: str, now: int) -> tuple[tuple[Any, ...], ...]:
+        """``hook_notice`` for the hottest path: at most one per room every HOOK_NOTICE_EVERY_MS.
+
+        A buy in the window between two notices is covered by a trailing notice at the window's end
+        (sent without waiting), so its event is never left to the deliverers' idle recheck; a room
+        that may buy is not ended, and a room that is not ended never leaves their index, so a
+        crash before the trailing notice costs delay, not an event.
+        """
+        if not self.settings.webhook_url:
+            return ()
+        last = self._notice_ms.get(room)
+        if last is not None and now - last < HOOK_NOTICE_EVERY_MS:
+            if room not in self._notice_trailing:
+                self._notice_trailing.add(room)
+                asyncio.get_running_loop().call_later(
+                    (last + HOOK_NOTICE_EVERY_MS - now) / 1000, self._trailing_notice, room
+                )
+            return ()
+        self._notice_ms[room] = now
+        if len(self._notice_ms) > 10_000:  # rooms come and go: forget the oldest half
+            for old in sorted(self._notice_ms, key=self._notice_ms.__getitem__)[:5_000]:
+                del self._notice_ms[old]
+        return self.hook_notice(room, now)
+
+    def _trailing_notice(self, room: str) -> None:
+        self._notice_trailing.discard(room)
+        now = now_ms()
+        self._notice_ms[room] = now
+        for command in self.hook_notice(room, now):
+            self.batcher.send(*command)
+
+    async def run_sale_script(self, script: Any, room: str, now: int, args: list[Any]) -> list[Any]:
+        """A sale script off the hot path: the index notice before it and again after it.
+
+        Before, so that a crash after the script cannot hide its events; after, so that a deliverer
+        that dropped the room from its index in between (an ended room it found empty) sees it again.
+        """
+        notice = self.hook_notice(room, now)
+        reply = check(
+            await self.batcher.call(
+                script, self.keys(room).sale_keys(), [*self.sale_head(room, now), *args], notice
+            )
+        )
+        for command in notice:
+            await self.redis.execute_command(*command)
+        return reply
+
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
     # Rooms
 
-    async def put_room(self, room: str, title: str, host: Identity) -> tuple[bool, str]:
+    async def put_room(
+        self, room: str, title: str, host: Identity, pay_within_s: int | None = None
+    ) -> tuple[bool, str]:
+        """Create or retitle a room; ``pay_within_s`` None keeps the room's (0 for a new room)."""
         k = self.keys(room)
         now = now_ms()
         reply = check(
             await self.scripts.room_put(
                 keys=[k.meta, k.events],
-                args=[orjson.dumps(title).decode(), host.id, host.name, now, self._maxlen],
+                args=[
+                    orjson.dumps(title).decode(),
+                    host.id,
+                    host.name,
+                    now,
+                    self._maxlen,
+                    "" if pay_within_s is None else pay_within_s,
+                ],
             )
         )
         created, status = bool(int(reply[1])), str(reply[2])
         await self._index(room, RoomStatus(status), now)
+        if pay_within_s:
+            # A room that asks for payment is one time must look at (orders_expire.lua says how often).
+            await self.redis.zadd(order_timers(self.settings.key_prefix), {room: now}, lt=True)
         return created, status
 
     async def set_status(self, room: str, verb: str, now: int | None = None) -> str:
@@ -159,11 +260,7 @@ class RoomStore:
             if current is None:
                 check(["err", "not_found", "no such room", -1])
             target = transition(RoomStatus(current), verb)
-            reply = check(
-                await self.scripts.room_status(
-                    keys=k.room_status_keys(), args=[current, target.value, self._maxlen, now]
-                )
-            )
+            reply = await self.run_sale_script(self.scripts.room_status, room, now, [current, target.value])
             if reply[0] == "ok":
                 await self._index(room, target, now)
                 return target.value
@@ -210,6 +307,7 @@ class RoomStore:
             oldest_seq=int(reply[5]),
             pin_json=reply[6] or None,
             viewers=int(reply[7]),
+            bag_json=str(reply[8]),
         )
 
     async def live_rooms(self, cursor: str | None = None, limit: int = 50) -> RoomsPage:
@@ -315,57 +413,63 @@ class RoomStore:
     # Pins and orders
 
     async def create_pin(self, room: str, spec: PinSpec, now: int) -> str:
-        k = self.keys(room)
         pin_id = spec.id or f"p-{secrets.token_hex(4)}"
         tiers = [{"at": t.at, "price_cents": t.price_cents} for t in spec.tiers]
-        reply = check(
-            await self.scripts.pin_create(
-                keys=k.pin_create_keys(),
-                args=[
-                    now,
-                    self._maxlen,
-                    pin_id,
-                    orjson.dumps(spec.product.to_dict()).decode(),
-                    spec.stock,
-                    spec.limit_per_user,
-                    spec.starts_at_ms(now),
-                    spec.ends_at_ms(now),
-                    orjson.dumps(tiers).decode(),
-                    ",".join(str(t.at) for t in spec.tiers),
-                    ",".join(str(t.price_cents) for t in spec.tiers),
-                    spec.count_mode.value,
-                    "true" if spec.price_protection else "false",
-                ],
-            )
+        reply = await self.run_sale_script(
+            self.scripts.pin_create,
+            room,
+            now,
+            [
+                pin_id,
+                orjson.dumps(spec.product.to_dict()).decode() if spec.product else "",
+                spec.stock,
+                spec.limit_per_user,
+                spec.starts_at_ms(now),
+                spec.ends_at_ms(now),
+                orjson.dumps(tiers).decode(),
+                ",".join(str(t.at) for t in spec.tiers),
+                ",".join(str(t.price_cents) for t in spec.tiers),
+                spec.count_mode.value,
+                "true" if spec.price_protection else "false",
+                spec.product_id or "",
+            ],
         )
         await self.schedule_pin(room, spec.starts_at_ms(now) if spec.starts_in_s else spec.ends_at_ms(now))
         return str(reply[2])
 
     async def end_pin(self, room: str, pin_id: str, now: int) -> str:
-        k = self.keys(room)
-        reply = check(await self.scripts.pin_end(keys=k.pin_end_keys(), args=[now, self._maxlen, pin_id]))
+        reply = await self.run_sale_script(self.scripts.pin_end, room, now, [pin_id])
         return str(reply[2])
 
     async def tick_pin(self, room: str, now: int) -> PinFigures | None:
         """Let time act on the room's pin; return its live figures (None without a pin)."""
-        k = self.keys(room)
-        return _pin_figures(
-            check(await self.scripts.pin_tick(keys=k.pin_end_keys(), args=[now, self._maxlen]))
-        )
+        return _pin_figures(await self.run_sale_script(self.scripts.pin_tick, room, now, [-1]))
 
     async def room_figures(
-        self, room: str, node: str, local_viewers: int, now: int
-    ) -> tuple[int, int, PinFigures | None]:
-        """Viewers (after reporting ours), likes and the pin's figures, in one round trip."""
+        self, room: str, node: str, local_viewers: int, now: int, bag_v: int = -1, due: bool = True
+    ) -> RoomFigures:
+        """Viewers (after reporting ours), likes, the pin's figures and (when it moved since
+        ``bag_v``) the bag's stock, in one round trip.
+        ``due``: time may start or end the pin in this tick (its deadline passed), so the tick may
+        write webhook events and the deliverers' index is told first.
+        """
         k = self.keys(room)
         # Two script calls in the same loop turn: the batcher sends them in one pipeline.
         report, tick = await asyncio.gather(
             self.batcher.call(
                 self.scripts.viewers_report, [k.viewers, k.meta], [node, local_viewers, now, 5000]
             ),
-            self.batcher.call(self.scripts.pin_tick, k.pin_end_keys(), [now, self._maxlen]),
+            self.batcher.call(
+                self.scripts.pin_tick,
+                k.sale_keys(),
+                [*self.sale_head(room, now), bag_v],
+                self.hook_notice(room, now) if due else (),
+            ),
         )
-        return int(report[0]), int(report[1]), _pin_figures(check(tick))
+        tick = check(tick)
+        flat = tick[8]
+        bag = {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)} if flat else None
+        return RoomFigures(int(report[0]), int(report[1]), _pin_figures(tick), int(tick[7]), bag)
 
     async def schedule_pin(self, room: str, deadline_ms: int | None) -> None:
         """Keep the service-wide timer of pins that time must act on (start, end)."""
@@ -382,29 +486,46 @@ class RoomStore:
         self,
         room: str,
         who: Identity,
-        pin: str,
+        pin: str | None,
         qty: int,
         request_id: str,
         now: int,
         *,
+        product: str | None = None,
         name: str | None = None,
     ) -> str:
-        """Take an order; return its JSON as stored (with ``refund_cents`` once one is owed).
+        """Take an order from the pin, or from the bag's ``product``; return its JSON as stored
+        (with ``refund_cents`` once one is owed).
 
         The order records the buyer's display name (``name``, default the identity's) for the
         host's panel. The order is handed on as the JSON the script recorded: the ack splices it
         in rather than decoding and encoding it again on the hottest path of a flash sale.
+        The buyer's index of orders (keys.user_orders) is written ahead of the script in the same
+        pipeline, so an acked order is always in it; a refused buy takes its entry out again.
         """
         k = self.keys(room)
         order_id = f"o-{now:x}-{secrets.token_hex(4)}"
         name_json = orjson.dumps(who.name if name is None else name).decode()
-        reply = check(
-            await self.batcher.call(
-                self.scripts.buy,
-                k.buy_keys(),
-                [now, self._maxlen, who.id, pin, qty, request_id, order_id, name_json],
-            )
+        index = user_orders(self.settings.key_prefix, who.id)
+        entry = f"{room}\t{order_id}"
+        before = (("ZADD", index, now, entry), *self._buy_hook_notice(room, now))
+        script = self.scripts.buy if product is None else self.scripts.bag_buy
+        item = pin if product is None else product
+        reply = await self.batcher.call(
+            script,
+            k.sale_keys(),
+            [*self.sale_head(room, now), who.id, item, qty, request_id, order_id, name_json],
+            before,
         )
+        if not (
+            isinstance(reply, list)
+            and reply
+            and reply[0] == "ok"
+            and reply[1].startswith(f'{{"id":"{order_id}"')
+        ):
+            # Refused, failed, or a replay of an earlier order (indexed then): this entry names nothing.
+            self.batcher.send("ZREM", index, entry)
+        reply = check(reply)
         order, refund = str(reply[1]), int(reply[3])
         if refund:
             order = f'{order[:-1]},"refund_cents":{refund}}}'
@@ -442,6 +563,10 @@ class RoomStore:
             "units": int(meta.get("units", 0)),
             "gmv_cents": int(meta.get("gmv_cents", 0)),
             "refund_cents": int(meta.get("refund_cents", 0)),
+            "orders_by_state": {
+                state: int(meta.get(f"orders_{state}", 0))
+                for state in ("reserved", "confirmed", "cancelled", "expired")
+            },
             "buyers": buyers,
             "conversion": round(buyers / unique, 4) if unique else 0.0,
         }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from rooms.errors import BadRequest, RoomError
+from rooms.fields import int_field
 from rooms.ids import ITEM_ID_RE
 
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -28,9 +29,12 @@ class LikeCommand:
 
 @dataclass(frozen=True, slots=True)
 class BuyCommand:
+    """A buy of the pinned sale (``pin``) or of a bag product (``product``): exactly one is set."""
+
     id: str
-    pin: str
+    pin: str | None
     qty: int
+    product: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,18 +53,6 @@ class CommandError(RoomError):
         self.code = error.code
         self.status = error.status
         self.request_id = request_id
-
-
-def _int_field(obj: dict[str, object], name: str, lo: int, hi: int, default: int | None = None) -> int:
-    value = obj.get(name, default)
-    # bool is an int in Python, never in the protocol.
-    if value is None:
-        raise BadRequest(f"{name} is required")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest(f"{name} must be an integer")
-    if not lo <= value <= hi:
-        raise BadRequest(f"{name} must be {lo}-{hi}")
-    return value
 
 
 def _request_id(obj: dict[str, object]) -> str:
@@ -97,13 +89,19 @@ def _parse_object(obj: dict[str, object]) -> Command:
             raise BadRequest("text must be a string")
         return ChatCommand(request_id, text)
     if kind == "like":
-        return LikeCommand(_int_field(obj, "n", 1, MAX_LIKES_PER_FRAME))
+        return LikeCommand(int_field(obj, "n", 1, MAX_LIKES_PER_FRAME))
     if kind == "buy":
         request_id = _request_id(obj)
-        pin = obj.get("pin")
-        if not isinstance(pin, str) or not ITEM_ID_RE.fullmatch(pin):
-            raise BadRequest("pin must be 1-64 of [A-Za-z0-9_-]")
-        return BuyCommand(request_id, pin, _int_field(obj, "qty", 1, MAX_QTY))
+        pin, product = obj.get("pin"), obj.get("product")
+        if (pin is None) == (product is None):
+            raise BadRequest("a buy names either pin or product")
+        item, field = (pin, "pin") if pin is not None else (product, "product")
+        if not isinstance(item, str) or not ITEM_ID_RE.fullmatch(item):
+            raise BadRequest(f"{field} must be 1-64 of [A-Za-z0-9_-]")
+        qty = int_field(obj, "qty", 1, MAX_QTY)
+        if pin is not None:
+            return BuyCommand(request_id, item, qty)
+        return BuyCommand(request_id, None, qty, product=item)
     if kind == "ping":
         return PingCommand()
     if not isinstance(kind, str):

@@ -83,6 +83,16 @@ class LimitReached(RoomError):
     code, status = "limit_reached", 409
 
 
+class NotLive(RoomError):
+    """v1.1: the bag sells only while the room is live."""
+
+    code, status = "not_live", 409
+
+
+class NoSuchProduct(RoomError):
+    code, status = "no_such_product", 404
+
+
 class MethodNotAllowed(RoomError):
     """A known path asked with a method it does not take (the contract is silent; docs/protocol.md)."""
 
@@ -114,6 +124,8 @@ ERRORS_BY_CODE: dict[str, type[RoomError]] = {
         Ended,
         SoldOut,
         LimitReached,
+        NotLive,
+        NoSuchProduct,
         MethodNotAllowed,
         Unavailable,
     )

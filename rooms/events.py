@@ -49,6 +49,14 @@ class Stock:
 
 
 @dataclass(frozen=True, slots=True)
+class BagStock:
+    """Units left of bag products whose count changed (one product per event here)."""
+
+    left: dict[str, int]
+    t: Literal["bag_stock"] = "bag_stock"
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     pin: str
     count: int
@@ -72,7 +80,7 @@ class Error:
         return out
 
 
-DURABLE = frozenset({"chat", "chat_deleted", "pin", "price", "sold_out", "pin_end", "room", "mod"})
+DURABLE = frozenset({"chat", "chat_deleted", "pin", "price", "sold_out", "pin_end", "room", "mod", "product"})
 
 
 def encode_event(event: object) -> bytes:

@@ -24,6 +24,18 @@ def parse_room_id(value: object) -> RoomId:
     return RoomId(value)
 
 
+# Paths that a room id would shadow: /ws/me is the personal channel, not the room "me".
+RESERVED_ROOM_IDS = frozenset({"me"})
+
+
+def parse_new_room_id(value: object) -> RoomId:
+    """A room id a new room may take (``parse_room_id``, minus the reserved ones)."""
+    room = parse_room_id(value)
+    if room in RESERVED_ROOM_IDS:
+        raise BadRequest(f"room id {room} is reserved")
+    return room
+
+
 def parse_user_id(value: object, field: str = "user") -> UserId:
     if not isinstance(value, str) or not USER_ID_RE.fullmatch(value):
         raise BadRequest(f"{field} must be 1-64 of [A-Za-z0-9_-]")

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from rooms.errors import BadRequest
+from rooms.fields import int_field
 from rooms.ids import parse_item_id
 
 MAX_TIERS = 10
@@ -28,6 +29,7 @@ _PIN_FIELDS = frozenset(
     {
         "id",
         "product",
+        "product_id",
         "stock",
         "limit_per_user",
         "starts_in_s",
@@ -77,7 +79,7 @@ class PinSpec:
     """A validated pin request. ``id`` is None when the server should choose one."""
 
     id: str | None
-    product: Product
+    product: Product | None  # None for a pin made from the bag's product ``product_id``
     stock: int
     limit_per_user: int
     starts_in_s: int
@@ -85,6 +87,7 @@ class PinSpec:
     tiers: tuple[Tier, ...]
     count_mode: CountMode
     price_protection: bool
+    product_id: str | None = None
 
     def starts_at_ms(self, now_ms: int) -> int:
         return now_ms + self.starts_in_s * 1000
@@ -93,24 +96,29 @@ class PinSpec:
         return self.starts_at_ms(now_ms) + self.duration_s * 1000
 
 
-def _int(
-    obj: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None, where: str = ""
-) -> int:
-    value = obj.get(name, default)
-    label = f"{where}{name}"
-    if value is None:
-        raise BadRequest(f"{label} is required")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest(f"{label} must be an integer")
-    if not lo <= value <= hi:
-        raise BadRequest(f"{label} must be {lo}-{hi}")
-    return value
-
-
 def _unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
     extra = sorted(set(obj) - allowed)
     if extra:
         raise BadRequest(f"unknown field {where}{extra[0]}")
+
+
+def parse_title(value: object, where: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_TITLE_CHARS:
+        raise BadRequest(f"{where}title must be a string of 1-{MAX_TITLE_CHARS} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise BadRequest(f"{where}title contains control characters")
+    return value.strip()
+
+
+def parse_image_url(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_URL_CHARS:
+        raise BadRequest(f"{where}image_url must be a string of 1-{MAX_URL_CHARS} characters")
+    # Only URLs a page can show safely: no javascript:, no data: scripts.
+    if not value.startswith(("https://", "http://", "/")) or any(ord(c) <= 32 for c in value):
+        raise BadRequest(f"{where}image_url must be an http(s) URL or a path starting with /")
+    return value
 
 
 def parse_product(value: object) -> Product:
@@ -118,20 +126,10 @@ def parse_product(value: object) -> Product:
         raise BadRequest("product must be an object")
     _unknown(value, _PRODUCT_FIELDS, "product.")
     product_id = parse_item_id(value.get("id"), "product.id")
-    title = value.get("title")
-    if not isinstance(title, str) or not 1 <= len(title.strip()) <= MAX_TITLE_CHARS:
-        raise BadRequest(f"product.title must be a string of 1-{MAX_TITLE_CHARS} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in title):
-        raise BadRequest("product.title contains control characters")
-    image_url = value.get("image_url")
-    if image_url is not None:
-        if not isinstance(image_url, str) or not 1 <= len(image_url) <= MAX_URL_CHARS:
-            raise BadRequest(f"product.image_url must be a string of 1-{MAX_URL_CHARS} characters")
-        # Only URLs a page can show safely: no javascript:, no data: scripts.
-        if not image_url.startswith(("https://", "http://", "/")) or any(ord(c) <= 32 for c in image_url):
-            raise BadRequest("product.image_url must be an http(s) URL or a path starting with /")
-    list_price = _int(value, "list_price_cents", 0, MAX_PRICE_CENTS, where="product.")
-    return Product(product_id, title.strip(), list_price, image_url)
+    title = parse_title(value.get("title"), "product.")
+    image_url = parse_image_url(value.get("image_url"), "product.")
+    list_price = int_field(value, "list_price_cents", 0, MAX_PRICE_CENTS, where="product.")
+    return Product(product_id, title, list_price, image_url)
 
 
 def parse_tiers(value: object) -> tuple[Tier, ...]:
@@ -144,8 +142,8 @@ def parse_tiers(value: object) -> tuple[Tier, ...]:
             raise BadRequest(f"tiers[{i}] must be an object")
         _unknown(raw, frozenset({"at", "price_cents"}), where)
         tier = Tier(
-            _int(raw, "at", 0, MAX_TIER_AT, where=where),
-            _int(raw, "price_cents", 0, MAX_PRICE_CENTS, where=where),
+            int_field(raw, "at", 0, MAX_TIER_AT, where=where),
+            int_field(raw, "price_cents", 0, MAX_PRICE_CENTS, where=where),
         )
         if i == 0 and tier.at != 0:
             raise BadRequest("tiers[0].at must be 0")
@@ -163,7 +161,13 @@ def parse_pin(body: object) -> PinSpec:
         raise BadRequest("body must be a JSON object")
     _unknown(body, _PIN_FIELDS, "")
     pin_id = None if body.get("id") is None else parse_item_id(body.get("id"), "id")
-    product = parse_product(body.get("product"))
+    product, product_id = None, None
+    if body.get("product_id") is not None:
+        if body.get("product") is not None:
+            raise BadRequest("a pin names either product or product_id, not both")
+        product_id = parse_item_id(body.get("product_id"), "product_id")
+    else:
+        product = parse_product(body.get("product"))
     count = body.get("count", CountMode.POSTERS.value)
     try:
         count_mode = CountMode(count)
@@ -175,11 +179,12 @@ def parse_pin(body: object) -> PinSpec:
     return PinSpec(
         id=pin_id,
         product=product,
-        stock=_int(body, "stock", 1, MAX_STOCK),
-        limit_per_user=_int(body, "limit_per_user", 1, MAX_LIMIT_PER_USER, default=1),
-        starts_in_s=_int(body, "starts_in_s", 0, MAX_STARTS_IN_S, default=0),
-        duration_s=_int(body, "duration_s", 1, MAX_DURATION_S, default=300),
+        stock=int_field(body, "stock", 1, MAX_STOCK),
+        limit_per_user=int_field(body, "limit_per_user", 1, MAX_LIMIT_PER_USER, default=1),
+        starts_in_s=int_field(body, "starts_in_s", 0, MAX_STARTS_IN_S, default=0),
+        duration_s=int_field(body, "duration_s", 1, MAX_DURATION_S, default=300),
         tiers=parse_tiers(body.get("tiers")),
         count_mode=count_mode,
         price_protection=protection,
+        product_id=product_id,
     )

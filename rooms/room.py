@@ -8,6 +8,7 @@ from enum import StrEnum
 from rooms.errors import BadRequest, Conflict
 
 MAX_TITLE_CHARS = 100
+MAX_PAY_WITHIN_S = 86_400
 
 
 class RoomStatus(StrEnum):
@@ -48,3 +49,13 @@ def parse_title(body: object) -> str:
     if any(unicodedata.category(ch) == "Cc" for ch in title):
         raise BadRequest("title contains control characters")
     return title
+
+
+def parse_pay_within_s(body: object) -> int | None:
+    """The room's time to pay (contract §7), or None when the body leaves it as it is."""
+    if not isinstance(body, dict) or body.get("pay_within_s") is None:
+        return None
+    value = body["pay_within_s"]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PAY_WITHIN_S:
+        raise BadRequest(f"pay_within_s must be an integer 0-{MAX_PAY_WITHIN_S}")
+    return value

@@ -36,6 +36,117 @@ local function split_numbers(csv)
   return out
 end
 
+-- Sale scripts (buy, pins, orders, the bag, room status) take RoomKeys.sale_keys() as KEYS and
+-- the ARGV head: now maxlen hooks(0|1) room_id me_channel; their own arguments start at ARGV[6].
+local K, NOW, MAXLEN, HOOKS, ROOM, ME
+local function sale_context()
+  K = {meta = KEYS[1], events = KEYS[2], pin = KEYS[3], posters = KEYS[4], bought = KEYS[5],
+    pin_orders = KEYS[6], orders = KEYS[7], refunds = KEYS[8], pins = KEYS[9], order_ids = KEYS[10],
+    requests = KEYS[11], buyers = KEYS[12], products = KEYS[13], product_stock = KEYS[14],
+    product_order = KEYS[15], bag_bought = KEYS[16], product_waiting = KEYS[17], expiry = KEYS[18],
+    hooks = KEYS[19], hooks_due = KEYS[20]}
+  NOW, MAXLEN, HOOKS, ROOM, ME = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4], ARGV[5]
+end
+
+-- Record a webhook event in the room's outbox, in the same step as the change it reports.
+local function hook(kind, data)
+  if not HOOKS then return end
+  local id = 'evt_' .. ROOM .. '_' .. redis.call('HINCRBY', K.meta, 'hook_n', 1)
+  redis.call('HSET', K.hooks, id,
+    '{"id":"' .. id .. '","type":"' .. kind .. '","created_ms":' .. NOW .. ',"data":' .. data .. '}')
+  redis.call('ZADD', K.hooks_due, NOW, id)
+end
+
+local function room_json()
+  local f = redis.call('HMGET', K.meta, 'title', 'status', 'host_id', 'host_name')
+  return '{"id":"' .. ROOM .. '","title":' .. cjson.encode(f[1] or '') .. ',"status":"' .. (f[2] or '') ..
+    '","host":{"id":' .. cjson.encode(f[3] or '') .. ',"name":' .. cjson.encode(f[4] or '') .. '}}'
+end
+
+-- A bag product as the API and events show it: its fixed fields and its stock.
+local function product_json(pid)
+  local fixed = redis.call('HGET', K.products, pid)
+  if not fixed then return nil end
+  local s = redis.call('HMGET', K.product_stock, pid .. ':total', pid)
+  return string.sub(fixed, 1, -2) .. ',"stock_total":' .. s[1] .. ',"stock_left":' .. s[2] .. '}'
+end
+
+local function bag_json()
+  local out = {}
+  for _, pid in ipairs(redis.call('ZRANGE', K.product_order, 0, -1)) do
+    out[#out + 1] = product_json(pid)
+  end
+  return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- Units of a product's stock changed: the hubs send bag_stock when bag_v moves.
+local function bag_changed(pid, delta)
+  redis.call('HINCRBY', K.product_stock, pid, delta)
+  redis.call('HINCRBY', K.meta, 'bag_v', 1)
+end
+
+-- Orders. The stored JSON has a fixed field order with the texts people typed (the product's
+-- title, the buyer's name) last, so the patterns below always match the server's own fields.
+local function order_field(order, name)
+  return string.match(order, '"' .. name .. '":"?([^",}]*)')
+end
+
+local function with_refund(oid, order)
+  return string.sub(order, 1, -2) .. ',"refund_cents":' .. (redis.call('HGET', K.refunds, oid) or '0') .. '}'
+end
+
+-- Tell the buyer's devices (/ws/me, through Pub/Sub) and the shop (the outbox) about an order.
+local function order_told(oid, order, kind, extra)
+  local full = with_refund(oid, order)
+  -- One channel per buyer: Redis drops the message at once unless one of the buyer's devices listens.
+  redis.call('PUBLISH', ME .. order_field(order, 'user'), full)
+  if kind then hook(kind, '{"order":' .. full .. (extra or '') .. '}') end
+end
+
+local function order_set_state(oid, order, state)
+  local version = tonumber(order_field(order, 'version')) + 1
+  order = string.gsub(order, '"state":"%a+"', '"state":"' .. state .. '"', 1)
+  order = string.gsub(order, '"version":%d+', '"version":' .. version, 1)
+  redis.call('HSET', K.orders, oid, order)
+  return order
+end
+
+-- Take a new order (the stock is already counted out); born reserved when the room asks for payment.
+local function order_record(order_id, request_key, user, pin_id, product, qty, price, tier, title_json, name_json,
+    pay_within_s)
+  local state, pay_by = 'confirmed', 'null'
+  if pay_within_s > 0 then
+    state, pay_by = 'reserved', NOW + pay_within_s * 1000
+  end
+  local function q(v) if v then return '"' .. v .. '"' end return 'null' end
+  local order = '{"id":"' .. order_id .. '","room":"' .. ROOM .. '","pin":' .. q(pin_id) ..
+    ',"product":' .. q(product) .. ',"user":"' .. user .. '","qty":' .. qty ..
+    ',"unit_price_cents":' .. price .. ',"total_cents":' .. (price * qty) .. ',"tier":' .. (tier or 'null') ..
+    ',"ts_ms":' .. NOW .. ',"state":"' .. state .. '","pay_by_ms":' .. pay_by .. ',"version":1,"title":' ..
+    title_json .. ',"name":' .. name_json .. '}'
+  redis.call('HSET', K.orders, order_id, order)
+  redis.call('RPUSH', K.order_ids, order_id)
+  redis.call('HSET', K.requests, request_key, order_id)
+  redis.call('HINCRBY', K.meta, 'orders', 1)
+  redis.call('HINCRBY', K.meta, 'orders_' .. state, 1)
+  redis.call('HINCRBY', K.meta, 'units', qty)
+  redis.call('HINCRBY', K.meta, 'gmv_cents', price * qty)
+  redis.call('SADD', K.buyers, user)
+  if state == 'reserved' then
+    redis.call('ZADD', K.expiry, pay_by, order_id)
+    if product then redis.call('HINCRBY', K.product_waiting, product, 1) end
+  end
+  order_told(order_id, order, 'order.' .. state)
+  return order
+end
+
+-- An earlier answer to the same request (idempotent buys), as {'ok', order, 1, refund} or nil.
+local function order_replay(request_key)
+  local earlier = redis.call('HGET', K.requests, request_key)
+  if not earlier then return nil end
+  return {'ok', redis.call('HGET', K.orders, earlier), 1, tonumber(redis.call('HGET', K.refunds, earlier) or '0')}
+end
+
 -- The pin as the "pin" event and hello carry it.
 local function pin_json(pin, state)
   local f = redis.call('HGETALL', pin)
@@ -49,28 +160,89 @@ local function pin_json(pin, state)
     ',"price_protection":' .. h.price_protection .. '}'
 end
 
--- End the current pin: freeze it, owe refunds under price protection, archive it, emit pin_end.
+-- Give a cancelled or expired order's units back, exactly once (the caller changed its state):
+-- to the pin while its sale runs (a sold-out pin is live again), else to the bag product.
+local function order_release(oid, order)
+  local qty = tonumber(order_field(order, 'qty'))
+  local user, pin_id, product = order_field(order, 'user'), order_field(order, 'pin'), order_field(order, 'product')
+  if pin_id == 'null' then pin_id = nil end
+  if product == 'null' then product = nil end
+  redis.call('HINCRBY', K.meta, 'units', -qty)
+  redis.call('HINCRBY', K.meta, 'gmv_cents', -tonumber(order_field(order, 'total_cents')))
+  local refund = redis.call('HGET', K.refunds, oid)
+  if refund then  -- an order that does not stay is owed nothing
+    redis.call('HDEL', K.refunds, oid)
+    redis.call('HINCRBY', K.meta, 'refund_cents', -tonumber(refund))
+  end
+  if not pin_id then
+    bag_changed(product, qty)
+    redis.call('HINCRBY', K.bag_bought, product .. ':' .. user, -qty)
+    return
+  end
+  local f = redis.call('HMGET', K.pin, 'id', 'state', 'starts_at_ms', 'ends_at_ms')
+  if f[1] == pin_id and f[2] ~= 'ended' then
+    redis.call('HINCRBY', K.pin, 'stock_left', qty)
+    redis.call('HINCRBY', K.bought, user, -qty)
+    if f[2] == 'sold_out' and sale_state('live', tonumber(f[3]), tonumber(f[4]), NOW) ~= 'ended' then
+      redis.call('HSET', K.pin, 'state', 'live')
+      emit(K.meta, K.events, MAXLEN, '{"t":"pin","pin":' .. pin_json(K.pin, 'live') .. '}')
+    end
+    return
+  end
+  -- The sale is over: the archived pin counts the units as unsold, and the product gets them.
+  local archived = redis.call('HGET', K.pins, pin_id)
+  if archived then
+    local p = cjson.decode(archived)
+    p.stock_left = p.stock_left + qty
+    redis.call('HSET', K.pins, pin_id, cjson.encode(p))
+  end
+  if product and redis.call('HEXISTS', K.products, product) == 1 then bag_changed(product, qty) end
+end
+
+-- Move a reserved order to confirmed, cancelled or expired: exactly once, units back when it goes.
+local function order_leave_reserved(oid, order, state)
+  order = order_set_state(oid, order, state)
+  redis.call('HINCRBY', K.meta, 'orders_reserved', -1)
+  redis.call('HINCRBY', K.meta, 'orders_' .. state, 1)
+  redis.call('ZREM', K.expiry, oid)
+  local product = order_field(order, 'product')
+  if product ~= 'null' then redis.call('HINCRBY', K.product_waiting, product, -1) end
+  if state ~= 'confirmed' then order_release(oid, order) end
+  order_told(oid, order, 'order.' .. state)
+  return order
+end
+
+-- End the current pin: freeze it, owe refunds under price protection to the orders that stay,
+-- give unsold units of a bag product back to it, archive it, emit pin_end.
 -- Returns the pin_end seq, or 0 when there is no pin or it had already ended.
-local function end_pin(meta, events, maxlen, pin, pin_orders, orders, refunds, pins, now)
+local function end_pin()
+  local pin = K.pin
   local id = redis.call('HGET', pin, 'id')
   if not id or redis.call('HGET', pin, 'state') == 'ended' then return 0 end
   local final = tonumber(redis.call('HGET', pin, 'price_cents'))
   if redis.call('HGET', pin, 'price_protection') == 'true' then
-    for _, oid in ipairs(redis.call('LRANGE', pin_orders, 0, -1)) do
-      local o = redis.call('HGET', orders, oid)
-      local unit = tonumber(string.match(o, '"unit_price_cents":(%d+)'))
-      local qty = tonumber(string.match(o, '"qty":(%d+)'))
-      if unit > final then
+    for _, oid in ipairs(redis.call('LRANGE', K.pin_orders, 0, -1)) do
+      local o = redis.call('HGET', K.orders, oid)
+      local unit, qty = tonumber(order_field(o, 'unit_price_cents')), tonumber(order_field(o, 'qty'))
+      local state = order_field(o, 'state')
+      if unit > final and (state == 'reserved' or state == 'confirmed') then
         local refund = (unit - final) * qty
-        redis.call('HSET', refunds, oid, refund)
-        redis.call('HINCRBY', meta, 'refund_cents', refund)
+        redis.call('HSET', K.refunds, oid, refund)
+        redis.call('HINCRBY', K.meta, 'refund_cents', refund)
+        o = order_set_state(oid, o, state)  -- the refund is a change: version + 1
+        order_told(oid, o, 'order.refund_due', ',"refund_cents":' .. refund)
       end
     end
   end
-  local sold = tonumber(redis.call('HGET', pin, 'stock_total')) - tonumber(redis.call('HGET', pin, 'stock_left'))
-  redis.call('HSET', pin, 'state', 'ended', 'ended_at_ms', now)
-  redis.call('HSET', pins, id, pin_json(pin, 'ended'))
-  local seq = emit(meta, events, maxlen,
+  local left = tonumber(redis.call('HGET', pin, 'stock_left'))
+  local sold = tonumber(redis.call('HGET', pin, 'stock_total')) - left
+  local source = redis.call('HGET', pin, 'source')
+  if source and left > 0 and redis.call('HEXISTS', K.products, source) == 1 then bag_changed(source, left) end
+  redis.call('HSET', pin, 'state', 'ended', 'ended_at_ms', NOW)
+  local body = pin_json(pin, 'ended')
+  redis.call('HSET', K.pins, id, body)
+  local seq = emit(K.meta, K.events, MAXLEN,
     '{"t":"pin_end","pin":"' .. id .. '","sold":' .. sold .. ',"final_price_cents":' .. final .. '}')
+  hook('pin.ended', '{"pin":' .. body .. '}')
   return seq
 end

@@ -1,22 +1,22 @@
 -- Compare-and-set the room's status (the transition rule itself lives in rooms/room.py).
 -- Ending the show ends its sales in the same step: nobody can buy in a room that has ended,
 -- and price protection refunds as at any pin end. (Drops and auctions will end here too: one
--- more _lib.lua call in end_sales.)
--- KEYS: meta events pin pin_orders orders refunds pins   ARGV: expected target maxlen now
-local meta, events, pin, pin_orders, orders, refunds, pins =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local expected, target, maxlen, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- more _lib.lua call in end_sales.) Orders waiting for payment keep waiting.
+-- KEYS: RoomKeys.sale_keys()   ARGV: head (_lib.lua) expected target
+sale_context()
+local expected, target = ARGV[6], ARGV[7]
 
 local function end_sales()
-  end_pin(meta, events, maxlen, pin, pin_orders, orders, refunds, pins, now)
+  end_pin()
 end
 
-local status = redis.call('HGET', meta, 'status')
+local status = redis.call('HGET', K.meta, 'status')
 if not status then return fail('not_found', 'no such room') end
 if status ~= expected then return {'retry', status} end
 if status == target then return {'ok', 0} end
 if target == 'ended' then end_sales() end
-redis.call('HSET', meta, 'status', target)
-local title = redis.call('HGET', meta, 'title')
-local seq = emit(meta, events, maxlen, '{"t":"room","status":"' .. target .. '","title":' .. cjson.encode(title) .. '}')
+redis.call('HSET', K.meta, 'status', target)
+local title = redis.call('HGET', K.meta, 'title')
+local seq = emit(K.meta, K.events, MAXLEN, '{"t":"room","status":"' .. target .. '","title":' .. cjson.encode(title) .. '}')
+if target == 'live' or target == 'ended' then hook('room.' .. target, '{"room":' .. room_json() .. '}') end
 return {'ok', seq}

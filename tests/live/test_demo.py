@@ -1,4 +1,5 @@
-"""`live demo`: a server, a bundled Redis, a live demo room with a pin and a crowd that chats."""
+"""`live demo`: a server, a bundled Redis, a live demo room with a bag and a pin, a crowd that
+chats, and the built-in shop that confirms orders through signed webhooks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
+from websockets.sync.client import connect
 
+from live.demo_shop import left_unpaid
 from tests.support import REPO
 
 
@@ -41,6 +45,47 @@ def test_demo_room_comes_alive(tmp_path: Path) -> None:
             assert (
                 httpx.post(f"{url}/api/dev/token", json={"name": "Me", "role": "viewer"}).status_code == 200
             )
+            assert [p["id"] for p in snap["bag"]] == ["panda-mug", "live-tee", "purple-cans", "bamboo-tote"]
+            assert snap["room"]["pay_within_s"] == 300
+            shop_line = re.search(r"demo shop takes webhooks at (http://\S+):", proc.stdout.readline())
+            assert shop_line, "the demo shop says where it takes webhooks"
+            _shop_confirms_an_order(url, shop_line.group(1))
         finally:
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=30)
+
+
+def _shop_confirms_an_order(url: str, shop_url: str) -> None:
+    """A bag buy is reserved; the shop gets order.reserved, checks its signature, and confirms it."""
+    # A forged delivery is refused: the shop checks Live-Signature over the raw body.
+    forged = httpx.post(
+        shop_url,
+        content=b'{"id":"evt_x","type":"order.reserved","data":{}}',
+        headers={"Live-Signature": "t=1,v1=00"},
+    )
+    assert forged.status_code == 401
+    token = httpx.post(f"{url}/api/dev/token", json={"name": "Newcomer", "role": "viewer"}).json()["token"]
+    ws_url = url.replace("http://", "ws://")
+    with connect(f"{ws_url}/ws/demo?token={token}", compression=None, open_timeout=10) as ws:
+        ws.send(orjson.dumps({"t": "buy", "id": "b1", "product": "live-tee", "qty": 1}).decode())
+        deadline = time.monotonic() + 10
+        answer = None
+        while answer is None:
+            assert time.monotonic() < deadline
+            answer = next((e for e in orjson.loads(ws.recv(timeout=10)) if e.get("id") == "b1"), None)
+    assert answer["t"] == "ack" and answer["order"]["state"] == "reserved", answer
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 45  # paid 3-8 s after the reservation; webhooks retry with backoff
+    while True:
+        order = httpx.get(f"{url}/api/me/orders", headers=headers, timeout=5).json()["orders"][0]
+        if order["state"] != "reserved":
+            break
+        assert time.monotonic() < deadline, order
+        time.sleep(0.5)
+    assert order["id"] == answer["order"]["id"] and order["state"] == "confirmed", order
+    assert order["version"] == 2
+
+
+def test_the_demo_shop_leaves_one_order_in_five_unpaid_never_a_first() -> None:
+    unpaid = [n for n in range(1, 21) if left_unpaid(n)]
+    assert unpaid == [3, 8, 13, 18]

@@ -50,6 +50,7 @@ async def test_a_new_room_is_scheduled_and_a_retitle_is_an_event(store: RoomStor
         "status": "scheduled",
         "host": {"id": "host", "name": "Host"},
         "slow_s": 0,
+        "pay_within_s": 0,
     }
 
 

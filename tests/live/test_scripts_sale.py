@@ -69,7 +69,7 @@ async def test_same_request_id_is_replayed_not_taken_again(store: RoomStore) -> 
     # After the pin ended (and even the room), the replay carries the refund owed.
     await store.set_status(room, "stop", T0 + 20)
     again = await buy(store, room, BOB, qty=2, now=T0 + 30)
-    assert again == {**first, "refund_cents": 1000}
+    assert again == {**first, "refund_cents": 1000, "version": 2}  # the refund is a change
     assert (await store.stats(room))["orders"] == 2
 
 

@@ -119,6 +119,29 @@ class HostApi:
         body.update(overrides)
         return self.call("POST", "/pins", body, status=201)
 
+    def product(self, product_id: str, status: int | None = None, **fields: Any) -> dict[str, Any]:
+        """Add or change a bag product (PUT …/products/{id})."""
+        body = {"title": "Panda mug", "list_price_cents": 3000, "stock": 10, **fields}
+        return self.call("PUT", f"/products/{product_id}", body, status=status)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class Shop:
+    """The shop's own backend, with a service token: confirms and cancels orders (contract §7)."""
+
+    def __init__(self, server: ServerProc) -> None:
+        token = server.token("service", None, name="Shop", sub="shop")
+        self.http = httpx.Client(
+            base_url=server.url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def settle(self, order: dict[str, Any], verb: str = "confirm") -> dict[str, Any]:
+        r = self.http.post(f"/api/rooms/{order['room']}/orders/{order['id']}/{verb}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
     def close(self) -> None:
         self.http.close()
 
@@ -157,6 +180,13 @@ class Chatter:
         self.n += 1
         rid = f"b{self.n}"
         self.ws.send(json.dumps({"t": "buy", "id": rid, "pin": pin, "qty": qty}))
+        return self._next(lambda e: e.get("id") == rid and e.get("t") in ("ack", "error"))
+
+    def buy_product(self, product: str, qty: int = 1) -> dict[str, Any]:
+        """Buy from the bag; returns the ack or error event."""
+        self.n += 1
+        rid = f"b{self.n}"
+        self.ws.send(json.dumps({"t": "buy", "id": rid, "product": product, "qty": qty}))
         return self._next(lambda e: e.get("id") == rid and e.get("t") in ("ack", "error"))
 
     def close(self) -> None:

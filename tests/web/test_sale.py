@@ -35,7 +35,17 @@ def test_host_pins_players_chat_the_price_down_buy_and_the_host_sees_it(browser,
         expect(ann.locator("#roomTitle")).to_have_text("Mug madness")
         expect(ann.locator("#product")).to_be_hidden()
 
-        # The pin form: catalog product, stock, limit, tiers checked as the server checks them.
+        # The product goes into the room's bag first; the flash sale is made from it.
+        host.click("#addProductBtn")
+        host.fill("#prodId", "panda-mug")
+        host.fill("#prodTitle", "Panda mug")
+        host.fill("#prodPrice", "30")
+        host.fill("#prodStock", "10")
+        host.fill("#prodImage", "/static/img/panda-mug.svg")
+        host.click("#productSave")
+        expect(host.locator('#bagList li[data-product="panda-mug"]')).to_contain_text("10 / 10 left")
+
+        # The pin form: bag product, stock, limit, tiers checked as the server checks them.
         host.select_option("#productSelect", "panda-mug")
         host.fill("#stock", "3")
         host.fill("#limit", "2")

@@ -133,8 +133,12 @@ export function errorText(err, ctx = {}) {
       return ctx.limit
         ? `You already have the most anyone may buy (${ctx.limit} per person).`
         : "You already have the most anyone may buy of this product.";
+    case "not_live":
+      return "The show is not live: the bag opens when it starts.";
+    case "no_such_product":
+      return "That product is no longer in the bag.";
     case "not_found":
-      return "This room does not exist.";
+      return ctx.action === "order" ? "That order does not exist." : "This room does not exist.";
     case "conflict":
       return err.message ? `Not possible right now: ${err.message}.` : "Not possible right now.";
     case "too_large":

@@ -23,6 +23,9 @@ const state = {
   ordersSeen: -1,
   lastFinal: new Map(), // pin id -> final price
   pinTitles: new Map(), // pin id -> product title, from every pin the panel has seen (orders name their pin)
+  bag: [], // the room's products, in the order added
+  productTitles: new Map(), // product id -> title, also of products removed since
+  statesSeen: "", // orders_by_state as last seen: a change reloads the orders
 };
 
 let socket = null;
@@ -74,6 +77,7 @@ function renderRoom() {
   badge.textContent = r.status;
   $("#titleSave").textContent = "Save title";
   if (document.activeElement !== $("#titleInput")) $("#titleInput").value = r.title;
+  renderPay();
   $("#startBtn").hidden = r.status !== "scheduled";
   $("#stopBtn").hidden = r.status !== "live";
   $("#slowSelect").value = String(r.slow_s || 0);
@@ -94,7 +98,10 @@ async function saveTitle(event) {
   state.exists = true;
   renderRoom();
   flash(created ? "Room created. Start the show when you are ready." : "Title saved.", "ok", 3000);
-  if (created) connect();
+  if (created) {
+    connect();
+    renderBag();
+  }
 }
 
 async function setStatus(verb) {
@@ -236,60 +243,198 @@ async function endPin() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Catalog (this browser's localStorage, per room) and the pin form.
+// The bag: the room's products, kept by the server (GET …/products, `product` and
+// `bag_stock` events), edited with PUT / DELETE …/products/{id}.
 
-const catalogKey = `live.catalog.${room}`;
-const DEFAULT_CATALOG = [
-  { id: "panda-mug", title: "Panda mug", list_price_cents: 3000, image_url: "/static/img/panda-mug.svg" },
-  { id: "live-tee", title: "LIVE cotton tee", list_price_cents: 9900, image_url: "/static/img/tee.svg" },
-  { id: "purple-cans", title: "Purple headphones", list_price_cents: 29900, image_url: "/static/img/headphones.svg" },
-];
+const productPath = (id) => `/products/${encodeURIComponent(id)}`;
+const bagProduct = (id) => state.bag.find((p) => p.id === id) || null;
 
-function catalog() {
-  try {
-    const kept = JSON.parse(localStorage.getItem(catalogKey) || "null");
-    if (Array.isArray(kept)) return kept;
-  } catch { /* fall through */ }
-  return DEFAULT_CATALOG.slice();
+function setBag(products) {
+  state.bag = (products || []).map((p) => ({ ...p }));
+  for (const p of state.bag) state.productTitles.set(p.id, p.title);
+  renderBag();
 }
-const saveCatalog = (items) => localStorage.setItem(catalogKey, JSON.stringify(items));
 
-function renderCatalog() {
-  const items = catalog();
+/** A `product` event or an answer to PUT: added or changed in place, in the order added. */
+function putProduct(product) {
+  state.productTitles.set(product.id, product.title);
+  const i = state.bag.findIndex((p) => p.id === product.id);
+  if (i >= 0) state.bag[i] = { ...state.bag[i], ...product };
+  else state.bag.push({ ...product });
+  renderBag();
+}
+
+async function loadBag() {
+  try {
+    setBag((await hostApi("/products")).products);
+  } catch (err) {
+    $("#bagCount").textContent = errorText(err);
+  }
+}
+
+function dropProduct(id) {
+  state.bag = state.bag.filter((p) => p.id !== id);
+  renderBag();
+}
+
+function bagStock(left) {
+  for (const [id, n] of Object.entries(left || {})) {
+    const p = bagProduct(id);
+    if (p) p.stock_left = n;
+  }
+  renderBag();
+}
+
+function renderBag() {
+  const pinnedId = state.pin && !["ended"].includes(state.pin.state) ? state.pin.product?.id : null;
+  $("#bagCount").textContent = state.bag.length ? `${state.bag.length} product${state.bag.length > 1 ? "s" : ""}` : "";
+  const rows = state.bag.map((p) => {
+    const left = Math.max(0, p.stock_left ?? p.stock_total);
+    return el("li", { class: "bag-row", dataset: { product: p.id } },
+      el("img", { src: p.image_url || "/static/img/product.svg", alt: "" }),
+      el("div", { class: "bag-text" },
+        el("div", { class: "bag-title" }, p.title, pinnedId === p.id ? el("span", { class: "badge", dataset: { status: "live" } }, "pinned") : null),
+        el("div", { class: "muted small" },
+          el("span", { class: "num" }, money(p.list_price_cents)), " · ",
+          el("span", { class: "num bag-stock" }, `${left} / ${p.stock_total} left`), " · ",
+          `${p.limit_per_user} per person`)),
+      el("div", { class: "bag-acts" },
+        el("button", {
+          type: "button", class: "primary pin-from-bag", title: `Pin ${p.title} as a flash sale with the settings below`,
+          disabled: !state.exists || left < 1, onclick: () => pinFromBag(p.id),
+        }, "Pin"),
+        el("button", { type: "button", class: "ghost edit-product", onclick: () => editProduct(p.id) }, "Edit"),
+        el("button", { type: "button", class: "ghost remove-product", title: "Remove from the bag", "aria-label": `Remove ${p.title}`, onclick: () => removeProduct(p.id) }, "✕")));
+  });
+  if (!rows.length) rows.push(el("li", { class: "muted empty" }, state.exists ? "The bag is empty. Add a product." : "Create the room first."));
+  $("#bagList").replaceChildren(...rows);
+  $("#addProductBtn").disabled = !state.exists;
+  renderProductSelect();
+}
+
+function openProductForm(product = null) {
+  const form = $("#productForm");
+  form.hidden = false;
+  form.dataset.editing = product ? product.id : "";
+  $("#addProductBtn").setAttribute("aria-expanded", "true");
+  $("#prodId").value = product?.id || "";
+  $("#prodId").readOnly = Boolean(product);
+  $("#prodTitle").value = product?.title || "";
+  $("#prodPrice").value = product ? (product.list_price_cents / 100).toFixed(2) : "";
+  $("#prodStock").value = String(product?.stock_total ?? 100);
+  $("#prodLimit").value = String(product?.limit_per_user ?? 5);
+  $("#prodImage").value = product?.image_url || "";
+  $("#productSave").textContent = product ? "Save changes" : "Add to bag";
+  $("#productProblems").replaceChildren();
+  (product ? $("#prodTitle") : $("#prodId")).focus();
+}
+
+function closeProductForm() {
+  $("#productForm").hidden = true;
+  $("#addProductBtn").setAttribute("aria-expanded", "false");
+}
+
+const editProduct = (id) => { const p = bagProduct(id); if (p) openProductForm(p); };
+
+/** The product form's fields, checked as the server checks them (contract §6). */
+function readProductForm() {
+  const problems = [];
+  const id = $("#prodId").value.trim();
+  const title = $("#prodTitle").value.trim();
+  const price = parseMoney($("#prodPrice").value);
+  const image = $("#prodImage").value.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) problems.push("Id: 1-64 letters, digits, - or _.");
+  const editing = $("#productForm").dataset.editing;
+  if (!editing && bagProduct(id)) problems.push("That id is in the bag already: edit it instead.");
+  if (!title || title.length > 100) problems.push("Title: 1-100 characters.");
+  if (price === null) problems.push("List price: a price like 29.90.");
+  const stock = intField("#prodStock", "Stock", 0, 1_000_000, problems);
+  const limit = intField("#prodLimit", "Per person", 1, 100, problems);
+  if (image && !/^(https?:\/\/|\/)\S+$/.test(image)) problems.push("Image: an http(s) URL or a path starting with /.");
+  const body = { title, list_price_cents: price, stock, limit_per_user: limit };
+  if (image) body.image_url = image;
+  return [id, body, problems];
+}
+
+async function saveProduct(event) {
+  event.preventDefault();
+  const [id, body, problems] = readProductForm();
+  $("#productProblems").replaceChildren(...problems.map((p) => el("li", {}, p)));
+  if (problems.length) return;
+  $("#productSave").disabled = true;
+  try {
+    const product = await hostApi(productPath(id), { method: "PUT", body });
+    putProduct(product);
+    closeProductForm();
+    flash(`${product.title} is in the bag: ${product.stock_left} of ${product.stock_total} for sale.`, "ok", 3000);
+  } catch (err) {
+    // 409: the stock is lower than the units orders already hold.
+    $("#productProblems").replaceChildren(el("li", {}, errorText(err)));
+  } finally {
+    $("#productSave").disabled = false;
+  }
+}
+
+async function removeProduct(id) {
+  const p = bagProduct(id);
+  try {
+    await hostApi(productPath(id), { method: "DELETE" });
+    dropProduct(id);
+    flash(`${p?.title || id} is out of the bag.`, "ok", 3000);
+  } catch (err) {
+    // 409 while it is pinned or has orders waiting for payment: say which, in words.
+    const why = err.code === "conflict"
+      ? `${p?.title || id} can't be removed yet: ${err.message || "it is pinned or has orders waiting for payment"}.`
+      : `Remove ${p?.title || id}: ${errorText(err)}`;
+    flash(why);
+  }
+}
+
+// Room setting: how long a reserved order waits for payment (0 = confirmed at once).
+function renderPay() {
+  const input = $("#payWithin");
+  const s = state.room?.pay_within_s;
+  if (document.activeElement !== input && s !== undefined && s !== null) input.value = String(s);
+  $("#payNote").textContent = s ? `Unpaid orders expire after ${clock(s * 1000)}.` : (s === 0 ? "Orders are confirmed at once." : "");
+  $("#paySave").disabled = !state.exists;
+}
+
+async function savePay(event) {
+  event.preventDefault();
+  const problems = [];
+  const seconds = intField("#payWithin", "Pay within", 0, 86_400, problems);
+  if (problems.length) { $("#payNote").textContent = problems[0]; return; }
+  const title = state.room?.title || $("#titleInput").value.trim();
+  const body = await guarded("Pay within", () => hostApi("", { method: "PUT", body: { title, pay_within_s: seconds } }));
+  if (!body) return;
+  state.room = { ...state.room, ...body, pay_within_s: body.pay_within_s ?? seconds };
+  renderPay();
+  flash(seconds ? `New orders wait ${clock(seconds * 1000)} for payment.` : "New orders are confirmed at once.", "ok", 3000);
+}
+
+function renderProductSelect() {
   const select = $("#productSelect");
   const before = select.value;
-  select.replaceChildren(...items.map((p) => el("option", { value: p.id }, `${p.title} · ${money(p.list_price_cents)}`)));
-  if (items.some((p) => p.id === before)) select.value = before;
-  $("#catalogList").replaceChildren(...items.map((p) => el("li", {},
-    el("img", { src: p.image_url || "/static/img/product.svg", alt: "" }),
-    el("span", {}, `${p.title} `, el("small", { class: "muted" }, `${p.id} · ${money(p.list_price_cents)}`)),
-    el("button", {
-      type: "button", class: "ghost", title: "Remove from catalog",
-      onclick: () => { saveCatalog(catalog().filter((x) => x.id !== p.id)); renderCatalog(); },
-    }, "✕"))));
-  $("#pinBtn").disabled = !items.length || !state.exists;
+  select.replaceChildren(...state.bag.map((p) => el("option", { value: p.id },
+    `${p.title} · ${money(p.list_price_cents)} · ${Math.max(0, p.stock_left ?? 0)} left`)));
+  if (bagProduct(before)) select.value = before;
+  else if (state.bag.length) suggestTiers();
+  validate();
 }
 
-function addProduct() {
-  const id = $("#newId").value.trim();
-  const title = $("#newTitle").value.trim();
-  const price = parseMoney($("#newPrice").value);
-  const image = $("#newImage").value.trim();
-  const problems = [];
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) problems.push("id: 1-64 letters, digits, - or _");
-  if (catalog().some((p) => p.id === id)) problems.push("that id is in the catalog already");
-  if (!title || title.length > 100) problems.push("title: 1-100 characters");
-  if (price === null) problems.push("list price: a price like 29.90");
-  if (image && !/^(https?:\/\/|\/)\S+$/.test(image)) problems.push("image: an http(s) URL or a path starting with /");
-  $("#catalogError").textContent = problems.join(" · ");
-  if (problems.length) return;
-  const product = { id, title, list_price_cents: price };
-  if (image) product.image_url = image;
-  saveCatalog([...catalog(), product]);
-  for (const sel of ["#newId", "#newTitle", "#newPrice", "#newImage"]) $(sel).value = "";
-  renderCatalog();
-  $("#productSelect").value = id;
-  suggestTiers();
+/** One click on a bag row: pin that product with the flash-sale form's settings. */
+async function pinFromBag(id) {
+  if ($("#productSelect").value !== id) {
+    $("#productSelect").value = id;
+    suggestTiers();
+  }
+  const [body, problems] = validate();
+  if (!body) {
+    flash(`Pin: ${problems[0]}`);
+    $("#sellCard").scrollIntoView({ block: "nearest" });
+    return;
+  }
+  await sendPin(body);
 }
 
 // Tier editor rows: "from N posters" -> "price ¥".
@@ -320,15 +465,20 @@ function addTier() {
 }
 
 function currentProduct() {
-  return catalog().find((p) => p.id === $("#productSelect").value) || null;
+  return bagProduct($("#productSelect").value);
 }
 
+// Sensible defaults for a product just picked: a ladder from 90% to 60% of its list price
+// and at most 50 of the units it has left.
 function suggestTiers() {
   const product = currentProduct();
   if (!product) return;
   const list = product.list_price_cents;
+  $("#stock").value = String(Math.max(1, Math.min(50, product.stock_left ?? 50)));
+  // Whole yuan from ¥10 up, so the ladder reads ¥53, ¥44, ¥35 rather than ¥53.10, ¥44.25, ¥35.40.
+  const step = (cents) => (list >= 1000 ? Math.max(100, Math.round(cents / 100) * 100) : Math.max(1, Math.round(cents)));
   $("#tierRows").replaceChildren(
-    tierRow(0, Math.round(list * 0.9)), tierRow(3, Math.round(list * 0.75)), tierRow(10, Math.round(list * 0.6)));
+    tierRow(0, step(list * 0.9)), tierRow(3, step(list * 0.75)), tierRow(10, step(list * 0.6)));
   validate();
 }
 
@@ -346,8 +496,12 @@ function intField(sel, name, lo, hi, problems) {
 function validate() {
   const problems = [];
   const product = currentProduct();
-  if (!product) problems.push("Choose a product (add one to the catalog first).");
+  if (!product) problems.push("Choose a product (add one to the bag first).");
   const stock = intField("#stock", "Stock", 1, 1_000_000, problems);
+  if (product && stock > (product.stock_left ?? 0) && /^\d+$/.test($("#stock").value.trim())) {
+    problems.push(`Stock: only ${Math.max(0, product.stock_left ?? 0)} of ${product.title} are left in the bag.`);
+    $("#stock").setAttribute("aria-invalid", "true");
+  }
   const limit = intField("#limit", "Per person", 1, 100, problems);
   const startsIn = intField("#startsIn", "Starts in", 0, 86_400, problems);
   const duration = intField("#duration", "Lasts", 1, 86_400, problems);
@@ -381,10 +535,8 @@ function validate() {
   $("#problems").replaceChildren(...problems.map((p) => el("li", {}, p)));
   $("#pinBtn").disabled = problems.length > 0 || !state.exists;
   if (problems.length) return [null, problems];
-  const productBody = { id: product.id, title: product.title, list_price_cents: product.list_price_cents };
-  if (product.image_url) productBody.image_url = product.image_url;
   return [{
-    product: productBody, stock, limit_per_user: limit, starts_in_s: startsIn, duration_s: duration,
+    product_id: product.id, stock, limit_per_user: limit, starts_in_s: startsIn, duration_s: duration,
     tiers, count, price_protection: $("#protection").checked,
   }, problems];
 }
@@ -392,13 +544,17 @@ function validate() {
 async function submitPin(event) {
   event.preventDefault();
   const [body] = validate();
-  if (!body) return;
+  if (body) await sendPin(body);
+}
+
+async function sendPin(body) {
   $("#pinBtn").disabled = true;
   const pin = await guarded("Pin", () => hostApi("/pins", { method: "POST", body }));
   $("#pinBtn").disabled = false;
   if (pin) {
     state.pin = mergePin(state.pin, pin);
     renderPin();
+    renderBag();
     flash(`Pinned ${pin.product.title} at ${money(pin.price_cents)}.`, "ok", 3000);
   }
 }
@@ -563,9 +719,12 @@ async function pollStats() {
     if (state.history.length > HISTORY_POINTS) state.history.shift();
     $("#figuresAge").textContent = `updated ${timeOfDay(serverNow())}`;
     renderFigures();
-    if (stats.orders !== state.ordersSeen || stats.refund_cents !== state.refundsSeen) {
+    renderOrderStates(stats.orders_by_state);
+    const states = JSON.stringify(stats.orders_by_state || {});
+    if (stats.orders !== state.ordersSeen || stats.refund_cents !== state.refundsSeen || states !== state.statesSeen) {
       state.ordersSeen = stats.orders;
       state.refundsSeen = stats.refund_cents;
+      state.statesSeen = states;
       loadOrders();
     }
   } catch (err) {
@@ -579,7 +738,17 @@ async function pollStats() {
 // Orders carry the buyer's display name (`name`, from the server) and their pin's id; the
 // product title comes from the pins this panel has seen. Ids stay in the row's tooltip.
 const buyerName = (o) => o.name || state.names.get(o.user) || o.user;
-const productTitle = (o) => state.pinTitles.get(o.pin) || o.pin;
+const productTitle = (o) =>
+  o.title || (o.pin ? state.pinTitles.get(o.pin) || o.pin : state.productTitles.get(o.product) || o.product || "?");
+const STATES = ["reserved", "confirmed", "cancelled", "expired"];
+const STATE_WORDS = { reserved: "reserved", confirmed: "confirmed", cancelled: "cancelled", expired: "expired" };
+
+/** Live order counts by state, from GET …/stats (`orders_by_state`). */
+function renderOrderStates(counts) {
+  $("#orderStates").hidden = !counts;
+  if (!counts) return;
+  for (const key of STATES) $(`#count-${key}`).textContent = String(counts[key] ?? 0);
+}
 const localDateTime = (ms) => new Date(ms).toLocaleString([], { hour12: false });
 
 async function loadOrders() {
@@ -594,15 +763,17 @@ async function loadOrders() {
   $("#ordersCount").textContent = `${orders.length} · ${money(orders.reduce((n, o) => n + o.total_cents, 0))}`;
   const rows = orders.map((o) => el("tr", {
     dataset: { order: o.id },
-    title: `Order ${o.id} · buyer ${o.user} · pin ${o.pin} · tier ${o.tier + 1} · ${localDateTime(o.ts_ms)}`,
+    title: `Order ${o.id} · buyer ${o.user} · ${o.pin ? `pin ${o.pin} · tier ${o.tier + 1}` : `bag product ${o.product}`} · ${localDateTime(o.ts_ms)}`
+      + (o.state === "reserved" && o.pay_by_ms ? ` · pay by ${localDateTime(o.pay_by_ms)}` : ""),
   },
     el("td", { class: "num" }, el("time", { datetime: new Date(o.ts_ms).toISOString() }, timeOfDay(o.ts_ms))),
     el("td", { class: "buyer" }, buyerName(o)),
     el("td", { class: "product" }, productTitle(o)),
     el("td", { class: "num" }, `${o.qty} × ${money(o.unit_price_cents)}`),
     el("td", { class: "num" }, money(o.total_cents)),
+    el("td", { class: "state" }, el("span", { class: "ostate", dataset: { state: o.state || "confirmed" } }, STATE_WORDS[o.state] || o.state || "confirmed")),
     el("td", { class: "num" }, o.refund_cents ? money(o.refund_cents) : "–")));
-  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 6, class: "muted empty" }, "No orders yet.")));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7, class: "muted empty" }, "No orders yet.")));
   $("#orderRows").replaceChildren(...rows);
 }
 
@@ -645,6 +816,7 @@ function onEvent(ev) {
       } else if (ev.pin) {
         state.pin = mergePin(state.pin, ev.pin);
       }
+      if (ev.bag) setBag(ev.bag); // the whole bag: events missed while away are in it
       renderRoom();
       renderPin();
       return;
@@ -652,7 +824,11 @@ function onEvent(ev) {
     case "chat_deleted":
       for (const node of document.querySelectorAll(`#chat li[data-seq="${ev.target}"]`)) node.remove();
       return;
-    case "pin": state.pin = mergePin(state.pin, ev.pin); return renderPin();
+    case "pin": state.pin = mergePin(state.pin, ev.pin); renderPin(); return renderBag();
+    case "product":
+      if (ev.removed) return dropProduct(ev.product.id);
+      return putProduct(ev.product);
+    case "bag_stock": return bagStock(ev.left);
     case "price":
       if (state.pin?.id === ev.pin) {
         state.pin = mergePin(state.pin, { ...state.pin, tier: ev.tier, price_cents: ev.price_cents, count: ev.count });
@@ -671,6 +847,7 @@ function onEvent(ev) {
     case "pin_end":
       state.lastFinal.set(ev.pin, ev.final_price_cents);
       if (state.pin?.id === ev.pin) { state.pin = mergePin(state.pin, { ...state.pin, state: "ended" }); renderPin(); }
+      renderBag();
       loadOrders();
       return;
     case "room":
@@ -736,8 +913,10 @@ function bindUi() {
   $("#publishBtn").addEventListener("click", publish);
   $("#unpublishBtn").addEventListener("click", unpublish);
   $("#endPinBtn").addEventListener("click", endPin);
-  $("#catalogToggle").addEventListener("click", () => { $("#catalog").hidden = !$("#catalog").hidden; });
-  $("#addProduct").addEventListener("click", addProduct);
+  $("#addProductBtn").addEventListener("click", () => ($("#productForm").hidden ? openProductForm() : closeProductForm()));
+  $("#productForm").addEventListener("submit", saveProduct);
+  $("#productCancel").addEventListener("click", closeProductForm);
+  $("#payForm").addEventListener("submit", savePay);
   $("#productSelect").addEventListener("change", suggestTiers);
   $("#addTier").addEventListener("click", addTier);
   $("#pinForm").addEventListener("input", validate);
@@ -756,8 +935,7 @@ function bindUi() {
 async function main() {
   bindUi();
   buildTiles();
-  renderCatalog();
-  suggestTiers();
+  renderBag();
   $("#roomId").textContent = room;
   state.token = await identify();
   if (!state.token) {
@@ -769,6 +947,7 @@ async function main() {
     state.room = snap.room;
     state.exists = true;
     state.pin = snap.pin;
+    if (snap.bag) setBag(snap.bag);
   } catch (err) {
     if (err.code !== "not_found") flash(errorText(err));
     state.exists = false;
@@ -776,10 +955,10 @@ async function main() {
   }
   renderRoom();
   renderPin();
-  renderCatalog();
-  validate();
+  renderBag();
   if (state.exists) {
     connect();
+    loadBag();
     loadOrders();
   }
   pollStats();

@@ -1,8 +1,10 @@
-// The player: /watch/{room}. Video, chat with a bullet screen, likes, and the pinned sale.
+// The player: /watch/{room}. Video, chat with a bullet screen, likes, the pinned sale, the
+// room's bag and my orders (from the server, live over /ws/me).
 import {
   $, el, api, money, moneyShort, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
   RoomSocket, mergePin, fragmentToken, devToken, roomFromPath, gatheredOffer,
 } from "./client.js";
+import { MyOrders, STATE_WORDS, holds, payLeft, payWithinText, stateOf } from "./orders.js";
 
 const room = roomFromPath();
 const params = new URLSearchParams(location.search);
@@ -24,20 +26,21 @@ const state = {
   limitHit: new Set(), // pin ids the server answered limit_reached for
   lastPrice: null,
   fatal: null,
+  bag: [], // the room's products: hello.bag, then `product` and `bag_stock` events
+  buyingProduct: new Set(), // bag product ids with a buy waiting for its answer
+  shelfOpen: false, // on a phone the bag is a sheet the person opens; from 900 px it is always there
+  tab: "bag",
+  pinTitles: new Map(), // pin id -> product title (my orders name their pin)
+  titles: new Map(), // "room\tproduct id" -> title, for orders made in other rooms
 };
 
 // ---------------------------------------------------------------------------------------
-// Orders are kept per room and user in localStorage, so a reload still shows them.
+// My orders come from the server (orders.js): the same list in every room, on every device.
 
-const ordersKey = () => `live.orders.${room}.${state.me?.id || "-"}`;
-function myOrders() {
-  try { return JSON.parse(localStorage.getItem(ordersKey()) || "[]"); } catch { return []; }
-}
-function saveOrder(order) {
-  const orders = myOrders().filter((o) => o.id !== order.id);
-  orders.push(order);
-  localStorage.setItem(ordersKey(), JSON.stringify(orders.slice(-50)));
-}
+let mine = null; // MyOrders, once signed in
+const myOrders = () => (mine ? mine.list() : []);
+// An order made in this room (orders from a v1 server carry no room: they are this room's).
+const here = (o) => !o.room || o.room === room;
 function saveFinal(pinId, finalCents) {
   const key = `live.final.${room}`;
   const finals = JSON.parse(localStorage.getItem(key) || "{}");
@@ -47,7 +50,10 @@ function saveFinal(pinId, finalCents) {
 function finalOf(pinId) {
   try { return JSON.parse(localStorage.getItem(`live.final.${room}`) || "{}")[pinId]; } catch { return undefined; }
 }
-const unitsBought = (pinId) => myOrders().filter((o) => o.pin === pinId).reduce((n, o) => n + o.qty, 0);
+// Units that count toward a limit: those of reserved and confirmed orders only.
+const unitsBought = (pinId) => myOrders().filter((o) => here(o) && o.pin === pinId && holds(o)).reduce((n, o) => n + o.qty, 0);
+const bagUnitsBought = (productId) =>
+  myOrders().filter((o) => here(o) && !o.pin && o.product === productId && holds(o)).reduce((n, o) => n + o.qty, 0);
 
 // ---------------------------------------------------------------------------------------
 // Notices: one line under the chat telling the person what happened, in words.
@@ -422,6 +428,7 @@ function renderPin({ priceDropped = false } = {}) {
     return;
   }
   card.hidden = false;
+  state.pinTitles.set(pin.id, pin.product.title);
   if (card.dataset.pin !== pin.id) state.expanded = false; // a new pin starts compact
   card.dataset.pin = pin.id;
   const shown = displayState(pin);
@@ -564,7 +571,7 @@ function renderBuy() {
 function renderMine() {
   const pin = state.pin;
   const box = $("#mine");
-  const orders = pin ? myOrders().filter((o) => o.pin === pin.id) : [];
+  const orders = pin ? myOrders().filter((o) => here(o) && o.pin === pin.id).reverse() : [];
   if (!orders.length) {
     box.hidden = true;
     box.replaceChildren();
@@ -572,14 +579,16 @@ function renderMine() {
   }
   box.hidden = false;
   const final = pin.state === "ended" ? (finalOf(pin.id) ?? pin.price_cents) : null;
-  const rows = orders.map((o) => el("li", { class: "order", dataset: { order: o.id }, title: `Order ${o.id}` },
+  const rows = orders.map((o) => el("li", { class: "order", dataset: { order: o.id, state: stateOf(o) }, title: `Order ${o.id}` },
     el("span", {}, `${o.qty} × ${money(o.unit_price_cents)}`),
     el("span", { class: "order-id" }, `#${o.id.slice(-6)}`),
+    el("span", { class: "order-state", dataset: { state: stateOf(o) } }, orderStateText(o)),
     el("b", {}, money(o.total_cents))));
-  const paid = orders.reduce((n, o) => n + o.total_cents, 0);
+  const held = orders.filter(holds); // a cancelled or expired order is owed nothing
+  const paid = held.reduce((n, o) => n + o.total_cents, 0);
   let refundLine = null;
-  if (final !== null && pin.price_protection) {
-    const refund = orders.reduce((n, o) => n + Math.max(0, o.unit_price_cents - final) * o.qty, 0);
+  if (final !== null && pin.price_protection && held.length) {
+    const refund = held.reduce((n, o) => n + Math.max(0, o.unit_price_cents - final) * o.qty, 0);
     refundLine = el("div", { class: "refund", dataset: { cents: refund } },
       refund > 0
         ? `Price protection: the sale ended at ${money(final)}, so ${money(refund)} will be refunded to you.`
@@ -589,7 +598,8 @@ function renderMine() {
       "Price protection: if the price falls further, you get the difference back.");
   }
   box.replaceChildren(
-    el("div", { class: "my-orders-head" }, `Your order${orders.length > 1 ? "s" : ""}`, el("span", {}, `paid ${money(paid)}`)),
+    el("div", { class: "my-orders-head" }, `Your order${orders.length > 1 ? "s" : ""}`,
+      el("span", {}, held.some((o) => stateOf(o) === "reserved") ? `to pay ${money(paid)}` : `paid ${money(paid)}`)),
     el("ul", {}, rows), refundLine);
 }
 
@@ -608,9 +618,9 @@ async function buy() {
   const answer = await socket.request({ t: "buy", id: randomId("b-"), pin: pin.id, qty }, { resend: true });
   state.buying = false;
   if (answer.t === "ack" && answer.order) {
-    saveOrder(answer.order);
+    mine?.put({ room, ...answer.order });
     state.qty = 1;
-    notice(`Order placed: ${answer.order.qty} × ${money(answer.order.unit_price_cents)}. Thank you!`, { kind: "ok" });
+    notice(placedText(answer.order), { kind: "ok" });
   } else {
     if (answer.code === "limit_reached") state.limitHit.add(pin.id);
     if (answer.code === "sold_out" && state.pin?.id === pin.id) state.pin = mergePin(state.pin, { ...state.pin, state: "sold_out", stock_left: 0 });
@@ -618,6 +628,259 @@ async function buy() {
     notice(errorText(answer, { action: "buy", limit: pin.limit_per_user, anonymous: !state.me }));
   }
   renderPin();
+}
+
+// ---------------------------------------------------------------------------------------
+// Order words: a reserved order counts down to its pay_by_ms.
+
+function orderStateText(o, now = serverNow()) {
+  const left = payLeft(o, now);
+  if (left !== null) return payWithinText(left);
+  return STATE_WORDS[stateOf(o)] || stateOf(o);
+}
+
+function placedText(order) {
+  const what = `${order.qty} × ${money(order.unit_price_cents)}`;
+  const left = payLeft(order);
+  if (left !== null) return `Reserved: ${what}. ${payWithinText(left)} to keep it.`;
+  return `Order placed: ${what}. Thank you!`;
+}
+
+function orderTitle(o) {
+  if (o.title) return o.title; // the server records it with the order
+  if (o.pin) {
+    const title = state.pinTitles.get(o.pin) || (state.pin?.id === o.pin ? state.pin.product.title : null);
+    if (title) return title;
+  }
+  if (o.product) {
+    const inBag = here(o) ? state.bag.find((p) => p.id === o.product) : null;
+    const title = inBag?.title || state.titles.get(`${o.room}\t${o.product}`);
+    if (title) return title;
+    if (!here(o)) learnTitles(o.room);
+    return o.product;
+  }
+  return "Flash sale";
+}
+
+// Orders from other rooms name a product of that room's bag: its title is read once per room.
+const titlesAsked = new Set();
+async function learnTitles(otherRoom) {
+  if (!otherRoom || titlesAsked.has(otherRoom)) return;
+  titlesAsked.add(otherRoom);
+  try {
+    const body = await api(`/api/rooms/${encodeURIComponent(otherRoom)}/products`);
+    for (const p of body.products || []) state.titles.set(`${otherRoom}\t${p.id}`, p.title);
+    renderOrders();
+  } catch { /* the id stays */ }
+}
+
+/** A change that arrived live (not the first load): say it once, in words. */
+function orderChanged(order, before) {
+  if (!before || stateOf(before) === stateOf(order)) return;
+  const title = orderTitle(order);
+  const s = stateOf(order);
+  if (s === "confirmed") notice(`Payment received: ${title} is yours. Thank you!`, { kind: "ok" });
+  else if (s === "expired") notice(`Not paid in time: your reservation of ${title} has expired.`);
+  else if (s === "cancelled") notice(`Your order of ${title} was cancelled.`);
+  announce($("#notice").textContent);
+}
+
+// ---------------------------------------------------------------------------------------
+// The bag: the room's products at list price while the show is live. On a phone it is a
+// sheet opened from the bag button (the pinned sale stays on top); from 900 px wide it is
+// always in the side column, under the pinned sale.
+
+function setBag(products) {
+  state.bag = (products || []).map((p) => ({ ...p }));
+  renderBag();
+}
+
+function putProduct(product) {
+  const i = state.bag.findIndex((p) => p.id === product.id);
+  if (i >= 0) state.bag[i] = { ...state.bag[i], ...product };
+  else state.bag.push({ ...product });
+  renderBag();
+}
+
+function bagStock(left) {
+  for (const [id, n] of Object.entries(left || {})) {
+    const p = state.bag.find((x) => x.id === id);
+    if (p) p.stock_left = n;
+  }
+  renderBag();
+}
+
+function bagButton(p) {
+  const left = Math.max(0, p.stock_left ?? 0);
+  const bought = bagUnitsBought(p.id);
+  const live = state.room?.status === "live";
+  if (state.buyingProduct.has(p.id)) return ["Buying…", "buying", false];
+  if (left <= 0) return ["Sold out", "sold_out", false];
+  if (bought >= p.limit_per_user) return [`Limit reached (${bought}/${p.limit_per_user})`, "limit", false];
+  if (!live) return [state.room?.status === "ended" ? "Show ended" : "Not live yet", "not_live", false];
+  return ["Buy", "buy", true]; // the price is beside it
+}
+
+function stockText(p) {
+  const left = Math.max(0, p.stock_left ?? 0);
+  if (left <= 0) return "None left";
+  if (left <= 5) return `Only ${left} left`;
+  return `${left} left`;
+}
+
+function renderBag() {
+  const pinned = state.pin && displayState(state.pin) !== "ended" ? state.pin.product?.id : null;
+  const items = state.bag.map((p) => {
+    const [label, key, enabled] = bagButton(p);
+    const bought = bagUnitsBought(p.id);
+    return el("li", { class: "bag-item", dataset: { product: p.id } },
+      el("img", { src: p.image_url || "/static/img/product.svg", alt: "", loading: "lazy" }),
+      el("div", { class: "bag-text" },
+        el("div", { class: "bag-title" }, p.title),
+        el("div", { class: "bag-meta" },
+          el("b", { class: "bag-price" }, money(p.list_price_cents)),
+          el("span", { class: "bag-stock", dataset: { low: (p.stock_left ?? 0) <= 5 ? "1" : "" } }, stockText(p)),
+          pinned === p.id ? el("span", { class: "bag-tag" }, "On flash sale ↑") : null,
+          bought ? el("span", { class: "bag-mine" }, `you have ${bought}`) : null)),
+      el("button", {
+        type: "button", class: "bag-buy", dataset: { state: key }, "aria-disabled": enabled ? "false" : "true",
+        "aria-label": key === "buy" ? `Buy ${p.title} for ${money(p.list_price_cents)}` : `${label}: ${p.title}`,
+        onclick: () => buyProduct(p.id),
+      }, label));
+  });
+  if (!items.length) items.push(el("li", { class: "empty" }, "Nothing in the bag yet."));
+  $("#bagList").replaceChildren(...items);
+  $("#bagCount").textContent = state.bag.length ? String(state.bag.length) : "";
+  $("#bagN").textContent = String(state.bag.length);
+  $("#bagN").hidden = !state.bag.length;
+  renderShelf();
+}
+
+async function buyProduct(productId) {
+  const p = state.bag.find((x) => x.id === productId);
+  if (!p || state.buyingProduct.has(productId)) return;
+  if (!state.me) {
+    notice(errorText({ code: "unauthorized" }, { anonymous: true }));
+    return;
+  }
+  const [, key] = bagButton(p);
+  if (key === "not_live") { notice(errorText({ code: "not_live" })); return; }
+  if (key !== "buy") return;
+  state.buyingProduct.add(productId);
+  renderBag();
+  const answer = await socket.request({ t: "buy", id: randomId("b-"), product: productId, qty: 1 }, { resend: true });
+  state.buyingProduct.delete(productId);
+  if (answer.t === "ack" && answer.order) {
+    mine?.put({ room, ...answer.order });
+    notice(placedText(answer.order), { kind: "ok" });
+  } else {
+    if (answer.code === "sold_out") p.stock_left = 0;
+    notice(errorText(answer, { action: "buy", limit: p.limit_per_user, anonymous: !state.me }));
+  }
+  renderBag();
+}
+
+// ---------------------------------------------------------------------------------------
+// The shelf: tabs "Bag" and "My orders".
+
+const wide = () => matchMedia("(min-width: 900px)").matches;
+
+function renderShelf() {
+  const shelf = $("#shelf");
+  const open = wide() ? true : state.shelfOpen;
+  shelf.hidden = !open || (!state.bag.length && !myOrders().length && wide());
+  shelf.dataset.tab = state.tab;
+  document.body.dataset.shelf = open && !wide() ? "open" : "";
+  $("#bagBtn").setAttribute("aria-expanded", state.shelfOpen ? "true" : "false");
+  $("#bagTab").setAttribute("aria-selected", state.tab === "bag" ? "true" : "false");
+  $("#ordersTab").setAttribute("aria-selected", state.tab === "orders" ? "true" : "false");
+  $("#bagPane").hidden = state.tab !== "bag";
+  $("#ordersPane").hidden = state.tab !== "orders";
+}
+
+function openShelf(open, tab = state.tab) {
+  state.shelfOpen = open;
+  state.tab = tab;
+  renderShelf();
+  if (tab === "orders") renderOrders();
+}
+
+function orderRow(o, now) {
+  const s = stateOf(o);
+  const left = payLeft(o, now);
+  const elsewhere = !here(o);
+  const refund = o.refund_cents > 0 && holds(o)
+    ? el("div", { class: "o-refund" }, `${money(o.refund_cents)} refund due (price protection)`)
+    : null;
+  const canCancel = s === "reserved" && (left === null || left > 0);
+  return el("li", { class: "o", dataset: { order: o.id, state: s }, title: `Order ${o.id}` },
+    el("div", { class: "o-head" },
+      el("b", { class: "o-title" }, orderTitle(o)),
+      el("span", { class: "o-state", dataset: { state: s, late: left !== null && left <= 0 ? "1" : "" } },
+        left !== null ? payWithinText(left) : STATE_WORDS[s] || s)),
+    el("div", { class: "o-meta" },
+      el("span", {}, `${o.qty} × ${money(o.unit_price_cents)}`),
+      el("b", {}, money(o.total_cents)),
+      el("span", { class: "o-when" }, timeOfDay(o.ts_ms).slice(0, 5)),
+      elsewhere ? el("a", { class: "o-room", href: `/watch/${encodeURIComponent(o.room)}` }, `in ${o.room}`) : null,
+      canCancel ? el("button", { type: "button", class: "o-cancel", onclick: () => cancelOrder(o) }, "Cancel") : null),
+    refund);
+}
+
+function renderOrders() {
+  const orders = myOrders();
+  const reserved = orders.filter((o) => stateOf(o) === "reserved").length;
+  $("#ordersCount").textContent = reserved ? `${reserved} to pay` : (orders.length ? String(orders.length) : "");
+  if ($("#ordersPane").hidden && !wide()) return;
+  const now = serverNow();
+  const rows = orders.map((o) => orderRow(o, now));
+  if (!rows.length) {
+    rows.push(el("li", { class: "empty" }, state.me ? (mine?.ready ? "No orders yet." : "Loading your orders…")
+      : "Sign in to see your orders."));
+  }
+  $("#orderList").replaceChildren(...rows);
+  $("#olderOrders").hidden = !mine?.next;
+}
+
+// The countdowns only: cheaper than a rebuild every tick, and a button keeps its focus.
+function tickOrders() {
+  const now = serverNow();
+  for (const node of document.querySelectorAll("#orderList .o[data-state='reserved'] .o-state, #mine .order[data-state='reserved'] .order-state")) {
+    const id = node.closest("[data-order]").dataset.order;
+    const order = mine?.orders.get(id);
+    if (!order) continue;
+    const left = payLeft(order, now);
+    if (left === null) continue;
+    node.textContent = payWithinText(left);
+    node.dataset.late = left <= 0 ? "1" : "";
+  }
+}
+
+async function cancelOrder(o) {
+  try {
+    const order = await api(`/api/rooms/${encodeURIComponent(o.room || room)}/orders/${encodeURIComponent(o.id)}/cancel`,
+      { method: "POST", token: state.token });
+    mine?.put({ room: o.room || room, ...order });
+  } catch (err) {
+    notice(errorText(err, { action: "order" }));
+  }
+}
+
+function startOrders(token) {
+  mine?.stop();
+  mine = null;
+  if (!token) { renderOrders(); return; }
+  mine = new MyOrders({
+    token,
+    onChange: (order, before) => {
+      renderOrders();
+      if (here(order)) { renderMine(); renderBuy(); renderBag(); }
+      orderChanged(order, before);
+    },
+    onReady: () => { renderOrders(); renderPin(); renderBag(); },
+  });
+  mine.start();
+  renderOrders();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -794,8 +1057,13 @@ function onEvent(ev) {
       const isNew = !state.pin || state.pin.id !== ev.pin.id;
       state.pin = mergePin(state.pin, ev.pin);
       if (isNew) { state.qty = 1; state.lastPrice = ev.pin.price_cents; banner(`New deal: ${ev.pin.product.title}`, "deal"); }
-      return renderPin();
+      renderPin();
+      return renderBag();
     }
+    case "product":
+      if (ev.removed) { state.bag = state.bag.filter((p) => p.id !== ev.product.id); return renderBag(); }
+      return putProduct(ev.product);
+    case "bag_stock": return bagStock(ev.left);
     case "price": {
       if (!state.pin || state.pin.id !== ev.pin) return;
       const before = state.pin.price_cents;
@@ -831,6 +1099,7 @@ function onEvent(ev) {
       if (state.pin && state.pin.id === ev.pin) {
         state.pin = mergePin(state.pin, { ...state.pin, state: "ended", price_cents: Math.min(state.pin.price_cents, ev.final_price_cents) });
         renderPin();
+        renderBag();
       }
       return;
     case "room":
@@ -841,6 +1110,7 @@ function onEvent(ev) {
         if (was !== ev.status && ev.status === "ended") systemLine("The show has ended.");
         renderRoom();
         renderPin(); // an ended show ends its sale too, whether or not a pin_end follows
+        renderBag(); // the bag sells only while the show is live
         video.retryNow("room"); // something changed in the room: perhaps the camera is on now
       }
       return;
@@ -873,8 +1143,10 @@ function onHello(h) {
   } else {
     state.pin = h.pin ? mergePin(state.pin, h.pin) : null;
   }
+  if (h.bag) state.bag = h.bag.map((p) => ({ ...p })); // the whole bag, also after a resume
   renderRoom();
   renderPin();
+  renderBag();
 }
 
 function onMod(ev) {
@@ -986,6 +1258,13 @@ function bindUi() {
     }
   });
   document.addEventListener("visibilitychange", () => { if (!document.hidden) video.retryNow("visible"); });
+  $("#bagBtn").addEventListener("click", () => openShelf(!state.shelfOpen, state.tab));
+  $("#bagTab").addEventListener("click", () => openShelf(true, "bag"));
+  $("#ordersTab").addEventListener("click", () => openShelf(true, "orders"));
+  $("#shelfClose").addEventListener("click", () => openShelf(false));
+  $("#olderOrders").addEventListener("click", async () => { await mine?.more(); renderOrders(); });
+  matchMedia("(min-width: 900px)").addEventListener("change", () => { renderShelf(); renderOrders(); });
+  setInterval(tickOrders, 250);
   setInterval(() => {
     if (!state.pin) return;
     const before = $("#product").dataset.state;
@@ -997,6 +1276,7 @@ function bindUi() {
 
 let socket = null;
 function startSocket(token, since = null) {
+  if (token !== state.token || !mine) startOrders(token);
   state.token = token;
   socket = new RoomSocket(room, { token, onEvent, onStatus });
   socket.lastSeq = since;
@@ -1006,6 +1286,7 @@ function startSocket(token, since = null) {
     state,
     drop: () => socket.drop(),
     video,
+    get orders() { return mine; },
   };
 }
 
