@@ -157,7 +157,10 @@ class MeFeed:
         conn: Any = None
         tasks: list[asyncio.Task[None]] = []
         try:
-            conn = await client.connection_pool.get_connection()
+            # A connection of its own, outside the pool's bookkeeping (and get_connection's
+            # signature changed between redis-py 5.0 and 6).
+            conn = client.connection_pool.make_connection()
+            await conn.connect()
             self.subs.lost()  # what was asked while down was never sent, and this connection has nothing
             self._heard_s = loop.time()
             self._up.set()

@@ -64,7 +64,9 @@ async def _redis(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, decode_responses=True)
 
 
-async def test_only_the_channels_of_users_held_are_subscribed(redis_url: str) -> None:
+async def test_only_the_channels_of_users_held_are_subscribed(own_redis: RedisProc) -> None:
+    # A Redis of its own: a feed of another test (or its closing connection) must not be counted.
+    redis_url = own_redis.url
     prefix = new_prefix()
     redis = await _redis(redis_url)
     try:
