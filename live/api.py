@@ -18,13 +18,13 @@ from live.auth import Identity, Role, bearer_identity, make_token
 from live.metrics import Metrics
 from live.sales import SaleStore
 from live.settings import Settings
-from live.store import RoomStore, now_ms
+from live.store import RoomStore, ScheduledCursor, now_ms
 from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unauthorized, Unavailable
 from rooms.ids import ROOM_ID_RE, parse_item_id, parse_new_room_id, parse_room_id
 from rooms.moderation import parse_moderation
 from rooms.pins import parse_pin
 from rooms.products import parse_product_put
-from rooms.room import parse_pay_within_s, parse_title
+from rooms.room import parse_room_settings
 from rooms.text import clean_name
 
 MAX_BODY_BYTES = 64 * 1024  # SDP offers are the largest bodies: a few KiB
@@ -46,6 +46,9 @@ ORDER_COLUMNS = (
     "pay_by_ms",
     "version",
     "title",
+    # v1.1 share links (docs/social.md): empty when no share link brought the buyer in
+    "share_by",
+    "commission_cents",
 )
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -83,7 +86,13 @@ def orders_csv(orders: list[dict[str, Any]]) -> str:
     writer = csv.writer(out)
     writer.writerow(ORDER_COLUMNS)
     for order in orders:
-        writer.writerow([csv_cell(order.get(col, "")) for col in ORDER_COLUMNS])
+        share = order.get("share") or {}
+        flat = {
+            **order,
+            "share_by": share.get("by", ""),
+            "commission_cents": share.get("commission_cents", ""),
+        }
+        writer.writerow([csv_cell(flat.get(col, "")) for col in ORDER_COLUMNS])
     return out.getvalue()
 
 
@@ -161,9 +170,8 @@ class Api:
     async def put_room(self, request: Request) -> Response:
         room, host = self._host(request)
         parse_new_room_id(room)
-        body = await read_json(request)
-        title, pay_within_s = parse_title(body), parse_pay_within_s(body)
-        created, _status = await self.store.put_room(room, title, host, pay_within_s)
+        settings = parse_room_settings(await read_json(request))
+        created, _status = await self.store.put_settings(room, settings, host)
         snap = await self.store.snapshot(room)
         return JSONResponse(orjson.dumps(snap.room(room)), status_code=201 if created else 200)
 
@@ -182,12 +190,25 @@ class Api:
 
     @api_errors
     async def list_rooms(self, request: Request) -> Response:
-        """``GET /api/rooms?cursor=C&limit=N``: live rooms in id order, ``next`` the following cursor."""
-        cursor = request.query_params.get("cursor") or None
-        if cursor is not None and not ROOM_ID_RE.fullmatch(cursor):
-            raise BadRequest("cursor must be the next value of an earlier page")
+        """``GET /api/rooms?status=live|scheduled&cursor=C&limit=N``: ``next`` is the following cursor.
+
+        Live rooms come in id order, scheduled ones soonest first (``RoomStore.scheduled_rooms``).
+        """
+        status = request.query_params.get("status", "live")
+        raw = request.query_params.get("cursor") or None
         limit = _page_limit(request.query_params.get("limit"))
-        page = await self.store.live_rooms(cursor, limit)
+        bad_cursor = BadRequest("cursor must be the next value of an earlier page")
+        if status == "live":
+            if raw is not None and not ROOM_ID_RE.fullmatch(raw):
+                raise bad_cursor
+            page = await self.store.live_rooms(raw, limit)
+        elif status == "scheduled":
+            cursor = None if raw is None else ScheduledCursor.parse(raw)
+            if raw is not None and cursor is None:
+                raise bad_cursor
+            page = await self.store.scheduled_rooms(cursor, limit)
+        else:
+            raise BadRequest("status must be live or scheduled")
         return JSONResponse({"rooms": page.rooms, "next": page.next})
 
     async def room(self, request: Request) -> Response:

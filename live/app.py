@@ -32,6 +32,8 @@ from live.metrics import Metrics
 from live.redis_client import connect
 from live.sales import run_order_timers
 from live.settings import Settings
+from live.shares import Shares
+from live.social_api import SocialApi
 from live.store import RoomStore, now_ms
 from live.webhooks.deliverer import Deliverer
 from live.webhooks.deliveries import Deliveries
@@ -80,8 +82,10 @@ def create_app(settings: Settings) -> Starlette:
     store = RoomStore(redis, settings)
     hubs = HubRegistry(store, reader_redis, settings, metrics)
     gateway = Gateway(store, hubs, settings, metrics)
-    me = MeChannel(settings, metrics)  # /ws/me: one Pub/Sub subscriber per process
+    me = MeChannel(settings, metrics, store.social)  # /ws/me: one Pub/Sub subscriber per process
     my_orders = MyOrders(redis, settings)
+    social = SocialApi(store.social, settings)
+    shares = Shares(redis, settings)
     video = _load_video(settings)
     api = Api(store, settings, video, metrics)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
@@ -147,6 +151,14 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room}/publish", api.publish, methods=["POST"]),
         Route("/api/rooms/{room}/watch", api.watch, methods=["POST"]),
         Route("/api/me/orders", my_orders.endpoint, methods=["GET"]),
+        Route("/api/follows", social.follows, methods=["GET"]),
+        Route("/api/follows/{user}", social.follow, methods=["PUT", "DELETE"]),
+        Route("/api/hosts/{user}", social.host, methods=["GET"]),
+        Route("/api/rooms/{room}/reminder", social.reminder, methods=["PUT", "DELETE"]),
+        Route("/api/rooms/{room}/audience", social.audience, methods=["GET"]),
+        Route("/api/me/reminders", social.my_reminders, methods=["GET"]),
+        Route("/api/rooms/{room}/shares", shares.endpoint, methods=["GET", "POST"]),
+        Route("/api/me/commissions", shares.mine, methods=["GET"]),
         Route("/api/webhooks/deliveries", deliveries.endpoint, methods=["GET"]),
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),

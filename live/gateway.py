@@ -20,6 +20,7 @@ from live.connection import Connection
 from live.hub import HubRegistry
 from live.metrics import Metrics
 from live.settings import Settings
+from live.shares import Shares
 from live.store import RoomStore, Snapshot, now_ms
 from rooms import events
 from rooms.chat import normalize_chat_text
@@ -111,6 +112,7 @@ class Gateway:
         self._hubs = hubs
         self._settings = settings
         self._metrics = metrics
+        self._shares = Shares(store.redis, settings)
 
     async def endpoint(self, websocket: WebSocket) -> None:
         room = websocket.path_params["room"]
@@ -149,6 +151,16 @@ class Gateway:
         if snap.banned:
             await self._refuse(websocket, Banned("you are banned from this room"), closecodes.BANNED)
             return
+        share = websocket.query_params.get("share")
+        if share and identity is not None:
+            # Before the socket can buy: an order it places carries the share (contract §9).
+            try:
+                await self._shares.visit(room, identity.id, share)
+            except RedisError:
+                await self._refuse(
+                    websocket, Unavailable("the store is unavailable; retry"), closecodes.SERVER_ERROR
+                )
+                return
         await self._serve(websocket, room, identity, snap, since, notes)
 
     async def _refuse(self, websocket: WebSocket, err: RoomError, close_code: int) -> None:
@@ -167,6 +179,7 @@ class Gateway:
                 "name": identity.name,
                 "role": identity.role.value,
                 "muted_until_ms": muted,
+                "follows_host": snap.follows_host,
             }
         body = snap.public_json(room)
         if resumed:

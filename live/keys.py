@@ -119,6 +119,16 @@ class RoomKeys:
         return self._k("requests")
 
     @property
+    def reminders(self) -> str:
+        """Sorted set of users reminded of this show, every score 0: paged in id order with BYLEX."""
+        return self._k("reminders")
+
+    @property
+    def reminder_versions(self) -> str:
+        """Hash user -> version of their reminder (positive = on, negative = off; relation_apply.lua)."""
+        return self._k("reminder_versions")
+
+    @property
     def products(self) -> str:
         """Hash product id -> the bag product's fixed fields as JSON (title, price, limit...)."""
         return self._k("products")
@@ -183,6 +193,31 @@ class RoomKeys:
         """Sorted set event id -> ms it was given up: the last 1000 failed events."""
         return self._k("hooks_failed")
 
+    @property
+    def shares(self) -> str:
+        """Hash share code -> the sharer's user id (codes of this room's share links)."""
+        return self._k("shares")
+
+    @property
+    def sharers(self) -> str:
+        """Hash sharer id -> display name JSON, as it was when the code was made (the leaderboard's names)."""
+        return self._k("sharers")
+
+    @property
+    def attributions(self) -> str:
+        """Hash viewer id -> sharer id: who brought the viewer in (the first valid share link wins)."""
+        return self._k("attributions")
+
+    @property
+    def share_board(self) -> str:
+        """Hash ``<figure>:<sharer>`` -> n, figure one of visits buyers orders gmv commission."""
+        return self._k("share_board")
+
+    @property
+    def share_buyers(self) -> str:
+        """Hash ``<sharer>:<buyer>`` -> the buyer's standing orders through the sharer (``buyers``)."""
+        return self._k("share_buyers")
+
     def hooks_claim_keys(self) -> list[str]:
         return [self.meta, self.hooks, self.hooks_due, self.hooks_attempts, self.hooks_born]
 
@@ -214,7 +249,13 @@ class RoomKeys:
             self.expiry,
             self.hooks,
             self.hooks_due,
+            self.attributions,
+            self.share_board,
+            self.share_buyers,
         ]
+
+    def share_visit_keys(self) -> list[str]:
+        return [self.shares, self.attributions, self.share_board]
 
     def chat_post_keys(self, user: str) -> list[str]:
         return [
@@ -294,9 +335,54 @@ def user_orders(prefix: str, user: str) -> str:
     return f"{prefix}{{user:{user}}}:orders"
 
 
+def user_shares(prefix: str, user: str) -> str:
+    """Sorted set room -> ms: the rooms a user made a share code in (``GET /api/me/commissions``)."""
+    return f"{prefix}{{user:{user}}}:shares"
+
+
 def me_channel(prefix: str, user: str = "") -> str:
     """Pub/Sub channel of one user's order changes (message: the order JSON), published by the scripts.
 
     With no user: the channels' common prefix, which the scripts are given.
     """
     return f"{prefix}me:{user}"
+
+
+# Follows and reminders (live/social.py). A relation has two sides in two slots: the user's
+# ({user:<id>}, the truth) and the target's ({host:<id>} or the room's); relation_set.lua and
+# relation_apply.lua say how a version keeps the target's side exact.
+
+
+def host_followers(prefix: str, host: str) -> str:
+    """Sorted set of a host's followers, every score 0: paged in user-id order with ZRANGE BYLEX."""
+    return f"{prefix}{{host:{host}}}:followers"
+
+
+def host_follower_versions(prefix: str, host: str) -> str:
+    """Hash user -> follow version (positive = following, negative = not; kept after an unfollow)."""
+    return f"{prefix}{{host:{host}}}:follower_versions"
+
+
+def host_rooms(prefix: str, host: str) -> str:
+    """Sorted set room -> created_ms: every room the host created (a host is a user with one)."""
+    return f"{prefix}{{host:{host}}}:rooms"
+
+
+def host_profile(prefix: str, host: str) -> str:
+    """Hash ``name``: the host's display name, from the token that last created or retitled a room."""
+    return f"{prefix}{{host:{host}}}:profile"
+
+
+def user_follows(prefix: str, user: str) -> str:
+    """Sorted set host -> ms followed: whom a user follows (the truth of a follow)."""
+    return f"{prefix}{{user:{user}}}:follows"
+
+
+def user_relation_versions(prefix: str, user: str) -> str:
+    """Hash "<kind>:<target>" -> version counter of the user's follow or reminder of that target."""
+    return f"{prefix}{{user:{user}}}:relation_versions"
+
+
+def user_reminders(prefix: str, user: str) -> str:
+    """Sorted set room -> ms asked: the shows a user asked to be reminded of (the truth of a reminder)."""
+    return f"{prefix}{{user:{user}}}:reminders"

@@ -30,10 +30,12 @@ from live import closecodes
 from live.auth import Identity, verify_token
 from live.connection import Connection
 from live.gateway import YIELD_EVERY, raw_sender
+from live.golive import GoLive
 from live.log_throttle import LogThrottle
 from live.me_feed import MeFeed
 from live.metrics import Metrics
 from live.settings import Settings
+from live.social import SocialStore
 from live.store import now_ms
 from rooms import events
 from rooms.commands import REQUEST_ID_RE
@@ -89,22 +91,32 @@ def answer(data: str | bytes) -> str:
 class MeChannel:
     """This process's ``/ws/me`` sockets by user, and the feed that subscribes for them."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, social: SocialStore) -> None:
         self._settings = settings
         self._metrics = metrics
         self._by_user: dict[str, set[Connection]] = {}  # from before the handshake to the close
         self._sockets = 0
-        self.feed = MeFeed(settings.redis_url, settings.key_prefix, self.deliver, self._interrupt)
+        self.go_live = GoLive(social, self._by_user.keys, self.push, metrics)
+        self.feed = MeFeed(
+            settings.redis_url,
+            settings.key_prefix,
+            self.deliver,
+            self._interrupt,
+            on_live=self.go_live.on_broadcast,
+        )
         metrics.gauges["live_me_connections"] = lambda: self._sockets
         metrics.gauges["live_me_subscribed"] = lambda: int(self.feed.up)
-        metrics.gauges["live_me_channels"] = lambda: len(self.feed.subs)
+        metrics.gauges["live_me_channels"] = lambda: self.feed.user_channels
 
     def __len__(self) -> int:
         return self._sockets
 
     async def run(self) -> None:
         """The feed, for the life of the process."""
-        await self.feed.run()
+        try:
+            await self.feed.run()
+        finally:
+            await self.go_live.aclose()
 
     # Fan-out
 
@@ -119,7 +131,13 @@ class MeChannel:
             if left_out is not None:
                 log.warning("me: not an order JSON object: %.80r (%d more left out)", message, left_out)
             return 0
-        frame = order_frame(order_json)
+        return self.push(user, order_frame(order_json))
+
+    def push(self, user: str, frame: str) -> int:
+        """One frame, built once, to every socket of ``user`` here; returns how many."""
+        sockets = self._by_user.get(user)
+        if not sockets:
+            return 0
         size = len(frame) if frame.isascii() else len(frame.encode())
         for conn in tuple(sockets):  # a push past the bound drops that socket, never the others
             conn.push(frame, size)

@@ -50,6 +50,9 @@ BACKOFF_MAX_S = 2.0  # ...up to this, each wait jittered so that processes do no
 CLIENT_NAME = "live-me"  # the connection's name in CLIENT LIST
 
 OnOrder = Callable[[str, bytes], object]  # (user id, the message: the order JSON as published)
+# The go-live broadcast (room_status.lua): one channel every process listens to, "!" keeps it apart
+# from every user's channel (user ids have no "!").
+GO_LIVE = "!live"
 
 
 def _settled(value: bool) -> asyncio.Future[bool]:
@@ -70,11 +73,13 @@ class MeFeed:
         *,
         linger_s: float = LINGER_S,
         poll_s: float = POLL_S,
+        on_live: Callable[[bytes], object] | None = None,
     ) -> None:
         self._url = plain_url(redis_url)
         self._base = me_channel(prefix).encode()
         self._on_order = on_order
         self._on_lost = on_lost
+        self._on_live = on_live
         self._poll_s = poll_s
         self.subs = Subscriptions(linger_s)
         self._waits: dict[str, asyncio.Future[bool]] = {}  # per user: the latest SUBSCRIBE's answer
@@ -86,6 +91,11 @@ class MeFeed:
     def up(self) -> bool:
         """Connected: a ``hold`` now can be confirmed."""
         return self._up.is_set()
+
+    @property
+    def user_channels(self) -> int:
+        """Users whose channel is subscribed or on its way (the go-live channel left out)."""
+        return len(self.subs) - int(self.subs.state(GO_LIVE)[1])
 
     async def wait_up(self, timeout_s: float) -> bool:
         if not self.up:
@@ -162,6 +172,11 @@ class MeFeed:
             conn = client.connection_pool.make_connection()
             await conn.connect()
             self.subs.lost()  # what was asked while down was never sent, and this connection has nothing
+            if self._on_live is not None:
+                # Held first, so sent in (or before) the SUBSCRIBE of any user: a socket whose own
+                # subscription is confirmed hears every go-live from then on.
+                self.subs.hold(GO_LIVE)
+                self._wake.set()
             self._heard_s = loop.time()
             self._up.set()
             log.info("me: subscriber connected")
@@ -205,7 +220,9 @@ class MeFeed:
             if not (isinstance(channel, bytes) and channel.startswith(self._base)):
                 continue
             user = channel[base:].decode("utf-8", "replace")
-            if kind == b"message":
+            if kind == b"message" and user == GO_LIVE and self._on_live is not None:
+                self._on_live(data)
+            elif kind == b"message":
                 self._on_order(user, data)
             elif kind in (b"subscribe", b"unsubscribe") and self.subs.confirmed(user, kind == b"subscribe"):
                 fut = self._waits.pop(user, None)

@@ -29,6 +29,7 @@ class Metrics:
     # Orders this process moved into each state (born reserved or confirmed, confirmed, cancelled,
     # expired): the service's totals are the sum over its processes.
     orders: dict[str, int] = field(default_factory=dict)
+    live_notices: int = 0  # ``live`` frames this process pushed to /ws/me sockets (go-live notices)
     gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
 
     def event_in(self, kind: str) -> None:
@@ -86,6 +87,8 @@ class Metrics:
             f"live_webhook_deferrals_total {self.webhook_deferrals}",
             "# TYPE live_order_changes_total counter",
             *(f'live_order_changes_total{{state="{k}"}} {v}' for k, v in sorted(self.orders.items())),
+            "# TYPE live_me_live_events_total counter",
+            f"live_me_live_events_total {self.live_notices}",
             "# TYPE live_fanout_lag_ms histogram",
         ]
         cumulative = 0

@@ -19,6 +19,7 @@ from live.batcher import ScriptBatcher
 from live.keys import (
     RoomKeys,
     hook_rooms,
+    host_followers,
     live_rooms_index,
     me_channel,
     order_timers,
@@ -28,18 +29,29 @@ from live.keys import (
 )
 from live.scripts import Scripts, check
 from live.settings import Settings
+from live.social import SocialStore
 from rooms import events
 from rooms.chat import duplicate_digest
 from rooms.errors import Conflict
+from rooms.ids import ROOM_ID_RE
 from rooms.moderation import ModerationCommand
 from rooms.pins import PinSpec, PinState
-from rooms.room import RoomStatus, transition
+from rooms.room import RoomSettings, RoomStatus, transition
 
 HOOK_NOTICE_EVERY_MS = 100
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+# The scheduled index's score: the planned start, or, for a show with none yet, after every planned
+# one in creation order. Both stay below 2**53, where a Redis score is an exact integer.
+NOT_PLANNED = 2**52
+
+
+def scheduled_score(starts_at_ms: int | None, created_ms: int) -> int:
+    return starts_at_ms if starts_at_ms is not None else NOT_PLANNED + created_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,8 @@ class Snapshot:
     pin_json: str | None
     viewers: int
     bag_json: str = "[]"  # the bag's products, as a JSON array
+    followers: int = 0  # of the room's host
+    follows_host: bool = False  # the user the snapshot was read for follows the host
 
     @property
     def seq(self) -> int:
@@ -64,9 +78,16 @@ class Snapshot:
             "id": room_id,
             "title": self.meta.get("title", ""),
             "status": self.meta.get("status", "scheduled"),
-            "host": {"id": self.meta.get("host_id", ""), "name": self.meta.get("host_name", "")},
+            "host": {
+                "id": self.meta.get("host_id", ""),
+                "name": self.meta.get("host_name", ""),
+                "followers": self.followers,
+            },
             "slow_s": int(self.meta.get("slow_s", 0)),
             "pay_within_s": int(self.meta.get("pay_within_s", 0)),
+            "starts_at_ms": int(starts_at) if (starts_at := self.meta.get("starts_at_ms")) else None,
+            "description": self.meta.get("description", ""),
+            "commission_bp": int(self.meta.get("commission_bp", 0)),
         }
 
     def public_json(self, room_id: str) -> bytes:
@@ -120,6 +141,24 @@ class RoomFigures:
     bag_left: dict[str, int] | None  # product -> units left; None when unchanged since bag_v
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class ScheduledCursor:
+    """Where a page of scheduled rooms ended: the last room's score and id."""
+
+    score: int
+    room: str
+
+    def encode(self) -> str:
+        return f"{self.score}.{self.room}"
+
+    @classmethod
+    def parse(cls, raw: str) -> ScheduledCursor | None:
+        score, _, room = raw.partition(".")
+        if not score.isdigit() or not ROOM_ID_RE.fullmatch(room):
+            return None
+        return cls(int(score), room)
+
+
 @dataclass(frozen=True, slots=True)
 class RoomsPage:
     rooms: list[dict[str, Any]]
@@ -146,6 +185,7 @@ class RoomStore:
         self.settings = settings
         self.scripts = Scripts.register(redis)
         self.batcher = ScriptBatcher(redis)
+        self.social = SocialStore(redis, settings.key_prefix)
         self._notice_ms: dict[str, int] = {}  # room -> when a buy last told the deliverers' index
         self._notice_trailing: set[str] = set()  # rooms with a trailing notice scheduled
 
@@ -226,24 +266,38 @@ class RoomStore:
         self, room: str, title: str, host: Identity, pay_within_s: int | None = None
     ) -> tuple[bool, str]:
         """Create or retitle a room; ``pay_within_s`` None keeps the room's (0 for a new room)."""
+        return await self.put_settings(room, RoomSettings(title=title, pay_within_s=pay_within_s), host)
+
+    async def put_settings(self, room: str, settings: RoomSettings, host: Identity) -> tuple[bool, str]:
+        """Create a room or change its settings (fields left None keep their value); (created, status)."""
         k = self.keys(room)
         now = now_ms()
+
+        def given(value: int | str | None) -> int | str:
+            return "" if value is None else value
+
         reply = check(
             await self.scripts.room_put(
                 keys=[k.meta, k.events],
                 args=[
-                    orjson.dumps(title).decode(),
+                    "" if settings.title is None else orjson.dumps(settings.title).decode(),
                     host.id,
                     host.name,
                     now,
                     self._maxlen,
-                    "" if pay_within_s is None else pay_within_s,
+                    given(settings.pay_within_s),
+                    given(settings.starts_at_ms),
+                    "" if settings.description is None else orjson.dumps(settings.description).decode(),
+                    given(settings.commission_bp),
                 ],
             )
         )
         created, status = bool(int(reply[1])), str(reply[2])
-        await self._index(room, RoomStatus(status), now)
-        if pay_within_s:
+        starts_at = int(reply[3]) if reply[3] else None
+        await self._index(room, RoomStatus(status), scheduled_score(starts_at, int(reply[4])))
+        if created:
+            await self.social.note_host_room(host.id, host.name, room, now)
+        if settings.pay_within_s:
             # A room that asks for payment is one time must look at (orders_expire.lua says how often).
             await self.redis.zadd(order_timers(self.settings.key_prefix), {room: now}, lt=True)
         return created, status
@@ -256,26 +310,35 @@ class RoomStore:
         k = self.keys(room)
         now = now_ms() if now is None else now
         for _ in range(5):
-            current = await self.redis.hget(k.meta, "status")
+            current, host_id = await self.redis.hmget(k.meta, ["status", "host_id"])
             if current is None:
                 check(["err", "not_found", "no such room", -1])
             target = transition(RoomStatus(current), verb)
-            reply = await self.run_sale_script(self.scripts.room_status, room, now, [current, target.value])
+            audience = (0, 0)
+            if target is RoomStatus.LIVE and current != target:
+                audience = await self.social.audience_counts(room, host_id)
+            reply = await self.run_sale_script(
+                self.scripts.room_status, room, now, [current, target.value, *audience]
+            )
             if reply[0] == "ok":
-                await self._index(room, target, now)
+                await self._index(room, target)
                 return target.value
         raise Conflict("the room's status keeps changing; try again")
 
-    async def _index(self, room: str, status: RoomStatus, created_ms: int) -> None:
+    async def _index(self, room: str, status: RoomStatus, scheduled_at: int | None = None) -> None:
         """Put the room in the index of its status, after the script that set it (keys.py says why).
 
         Idempotent, so repeating a transition also repairs an index a crash left behind.
+        ``scheduled_at`` (``scheduled_score``) places a scheduled room; None keeps its place.
         """
         prefix = self.settings.key_prefix
         live, scheduled = live_rooms_index(prefix), scheduled_rooms_index(prefix)
         pipe = self.redis.pipeline(transaction=False)
         if status is RoomStatus.SCHEDULED:
-            pipe.zadd(scheduled, {room: created_ms}, nx=True)
+            if scheduled_at is None:
+                pipe.zadd(scheduled, {room: NOT_PLANNED}, nx=True)  # repaired: placed by its next change
+            else:
+                pipe.zadd(scheduled, {room: scheduled_at})
         elif status is RoomStatus.LIVE:
             pipe.zadd(live, {room: 0})
             pipe.zrem(scheduled, room)
@@ -299,6 +362,8 @@ class RoomStore:
         )
         flat = reply[1]
         meta = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+        # The host's followers live in the host's slot, out of the script's reach: one more round trip.
+        followers, follows_host = await self._host_figures(meta.get("host_id", ""), user)
         return Snapshot(
             meta=meta,
             chat=list(reply[2]),
@@ -308,7 +373,20 @@ class RoomStore:
             pin_json=reply[6] or None,
             viewers=int(reply[7]),
             bag_json=str(reply[8]),
+            followers=followers,
+            follows_host=follows_host,
         )
+
+    async def _host_figures(self, host: str, user: str) -> tuple[int, bool]:
+        """The host's follower count, and whether ``user`` (if any) is one of them: one round trip."""
+        if not host:
+            return 0, False
+        key = host_followers(self.settings.key_prefix, host)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(key)
+        pipe.zscore(key, user or "-")  # "-" is no user id: the pipeline keeps one shape
+        count, score = await pipe.execute()
+        return int(count), bool(user) and score is not None
 
     async def live_rooms(self, cursor: str | None = None, limit: int = 50) -> RoomsPage:
         """A page of live rooms in id order, after ``cursor`` (a room id), in two round trips.
@@ -323,21 +401,72 @@ class RoomStore:
         pipe = self.redis.pipeline(transaction=False)
         for room in page:
             k = self.keys(room)
-            pipe.hmget(k.meta, ["title", "status", "host_name"])
+            pipe.hmget(k.meta, ["title", "status", "host_id", "host_name"])
             pipe.hgetall(k.viewers)
         replies = await pipe.execute() if page else []
         now = now_ms()
         rooms, gone = [], []
         for i, room in enumerate(page):
-            (title, status, host_name), reports = replies[2 * i], replies[2 * i + 1]
+            (title, status, host_id, host_name), reports = replies[2 * i], replies[2 * i + 1]
             if status == RoomStatus.LIVE.value:
                 viewers = fresh_viewers(reports, now)
-                rooms.append({"id": room, "title": title, "host": {"name": host_name}, "viewers": viewers})
+                host = {"id": host_id, "name": host_name}
+                rooms.append({"id": room, "title": title, "host": host, "viewers": viewers})
             elif status in (None, RoomStatus.ENDED.value):
                 gone.append(room)  # ended is final: safe to drop, whatever runs concurrently
         if gone:
             await self.redis.zrem(index, *gone)
         return RoomsPage(rooms, page[-1] if more else None)
+
+    async def scheduled_rooms(self, cursor: ScheduledCursor | None = None, limit: int = 50) -> RoomsPage:
+        """A page of scheduled rooms, soonest planned start first (``scheduled_score``), after ``cursor``.
+
+        Rooms that share a score are ordered by id, as Redis orders them; the cursor names the last
+        room of a page with its score, so a room that moves (its start changed) is shown where it is now.
+        """
+        index = scheduled_rooms_index(self.settings.key_prefix)
+        low = cursor.score if cursor else 0
+        entries: list[tuple[str, float]] = []
+        offset = 0
+        while len(entries) <= limit:
+            batch = await self.redis.zrange(
+                index, low, "+inf", byscore=True, offset=offset, num=limit + 1, withscores=True
+            )
+            offset += len(batch)
+            entries += [
+                (r, sc) for r, sc in batch if cursor is None or (int(sc), r) > (cursor.score, cursor.room)
+            ]
+            if len(batch) <= limit:
+                break
+        page, more = entries[:limit], len(entries) > limit
+        pipe = self.redis.pipeline(transaction=False)
+        for room, _ in page:
+            pipe.hmget(
+                self.keys(room).meta,
+                ["title", "status", "host_id", "host_name", "starts_at_ms", "description"],
+            )
+        replies = await pipe.execute() if page else []
+        rooms, gone = [], []
+        for (room, _), (title, status, host_id, host_name, starts_at, description) in zip(
+            page, replies, strict=True
+        ):
+            if status == RoomStatus.SCHEDULED.value:
+                rooms.append(
+                    {
+                        "id": room,
+                        "title": title,
+                        "status": status,
+                        "host": {"id": host_id, "name": host_name},
+                        "starts_at_ms": int(starts_at) if starts_at else None,
+                        "description": description or "",
+                    }
+                )
+            elif status is None:
+                gone.append(room)  # live and ended rooms leave by their own transition (_index)
+        if gone:
+            await self.redis.zrem(index, *gone)
+        last = page[-1] if page else None
+        return RoomsPage(rooms, ScheduledCursor(int(last[1]), last[0]).encode() if more and last else None)
 
     # Chat and moderation
 

@@ -101,13 +101,21 @@ class Client:
 
     @classmethod
     async def connect(
-        cls, server: ServerProc, room: str, token: str | None = None, since: int | None = None, **kw: Any
+        cls,
+        server: ServerProc,
+        room: str,
+        token: str | None = None,
+        since: int | None = None,
+        share: str | None = None,
+        **kw: Any,
     ) -> Client:
         query = []
         if token:
             query.append(f"token={token}")
         if since is not None:
             query.append(f"since={since}")
+        if share is not None:
+            query.append(f"share={share}")
         url = f"{server.ws_url}/ws/{room}" + ("?" + "&".join(query) if query else "")
         # No client keepalive: a test process busy parsing thousands of events would miss its own
         # pong deadline and close with 1011, which is not what these tests are about.

@@ -44,7 +44,8 @@ local function sale_context()
     pin_orders = KEYS[6], orders = KEYS[7], refunds = KEYS[8], pins = KEYS[9], order_ids = KEYS[10],
     requests = KEYS[11], buyers = KEYS[12], products = KEYS[13], product_stock = KEYS[14],
     product_order = KEYS[15], bag_bought = KEYS[16], product_waiting = KEYS[17], expiry = KEYS[18],
-    hooks = KEYS[19], hooks_due = KEYS[20]}
+    hooks = KEYS[19], hooks_due = KEYS[20], attributions = KEYS[21], share_board = KEYS[22],
+    share_buyers = KEYS[23]}
   NOW, MAXLEN, HOOKS, ROOM, ME = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4], ARGV[5]
 end
 
@@ -111,19 +112,52 @@ local function order_set_state(oid, order, state)
   return order
 end
 
+-- Share links: the figures of a sharer's standing orders (reserved or confirmed) move by one order.
+local function share_count(sharer, buyer, sign, total, commission)
+  local b = K.share_board
+  redis.call('HINCRBY', b, 'orders:' .. sharer, sign)
+  redis.call('HINCRBY', b, 'gmv:' .. sharer, sign * total)
+  redis.call('HINCRBY', b, 'commission:' .. sharer, sign * commission)
+  local standing = redis.call('HINCRBY', K.share_buyers, sharer .. ':' .. buyer, sign)
+  if (sign > 0 and standing == 1) or (sign < 0 and standing == 0) then
+    redis.call('HINCRBY', b, 'buyers:' .. sharer, sign)
+  end
+end
+
+-- The "share" field of a new order by a viewer a share link brought in, at the room's rate now.
+local function share_field(user, total, commission_bp)
+  local sharer = redis.call('HGET', K.attributions, user)
+  if not sharer then return '' end
+  local commission = math.floor(total * commission_bp / 10000)
+  share_count(sharer, user, 1, total, commission)
+  return ',"share":{"by":"' .. sharer .. '","commission_cents":' .. commission .. '}'
+end
+
+-- An order that no longer stands (cancelled, expired) earns its sharer nothing.
+local function share_void(order)
+  local sharer = string.match(order, '"share":{"by":"([^"]*)"')
+  if not sharer then return order end
+  local commission = tonumber(order_field(order, 'commission_cents'))
+  share_count(sharer, order_field(order, 'user'), -1, tonumber(order_field(order, 'total_cents')), commission)
+  return (string.gsub(order, '"commission_cents":%d+', '"commission_cents":0', 1))
+end
+
 -- Take a new order (the stock is already counted out); born reserved when the room asks for payment.
+-- room: the meta fields {status, pay_within_s, commission_bp} the caller read.
 local function order_record(order_id, request_key, user, pin_id, product, qty, price, tier, title_json, name_json,
-    pay_within_s)
+    room)
   local state, pay_by = 'confirmed', 'null'
+  local pay_within_s = tonumber(room[2] or '0')
   if pay_within_s > 0 then
     state, pay_by = 'reserved', NOW + pay_within_s * 1000
   end
   local function q(v) if v then return '"' .. v .. '"' end return 'null' end
+  local total = price * qty
   local order = '{"id":"' .. order_id .. '","room":"' .. ROOM .. '","pin":' .. q(pin_id) ..
     ',"product":' .. q(product) .. ',"user":"' .. user .. '","qty":' .. qty ..
-    ',"unit_price_cents":' .. price .. ',"total_cents":' .. (price * qty) .. ',"tier":' .. (tier or 'null') ..
-    ',"ts_ms":' .. NOW .. ',"state":"' .. state .. '","pay_by_ms":' .. pay_by .. ',"version":1,"title":' ..
-    title_json .. ',"name":' .. name_json .. '}'
+    ',"unit_price_cents":' .. price .. ',"total_cents":' .. total .. ',"tier":' .. (tier or 'null') ..
+    ',"ts_ms":' .. NOW .. ',"state":"' .. state .. '","pay_by_ms":' .. pay_by .. ',"version":1' ..
+    share_field(user, total, tonumber(room[3] or '0')) .. ',"title":' .. title_json .. ',"name":' .. name_json .. '}'
   redis.call('HSET', K.orders, order_id, order)
   redis.call('RPUSH', K.order_ids, order_id)
   redis.call('HSET', K.requests, request_key, order_id)
@@ -201,6 +235,7 @@ end
 
 -- Move a reserved order to confirmed, cancelled or expired: exactly once, units back when it goes.
 local function order_leave_reserved(oid, order, state)
+  if state ~= 'confirmed' then order = share_void(order) end
   order = order_set_state(oid, order, state)
   redis.call('HINCRBY', K.meta, 'orders_reserved', -1)
   redis.call('HINCRBY', K.meta, 'orders_' .. state, 1)

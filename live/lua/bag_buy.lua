@@ -8,7 +8,7 @@ local request_key, order_id, name_json = user .. ':' .. ARGV[9], ARGV[10], ARGV[
 
 local earlier = order_replay(request_key)
 if earlier then return earlier end
-local room = redis.call('HMGET', K.meta, 'status', 'pay_within_s')
+local room = redis.call('HMGET', K.meta, 'status', 'pay_within_s', 'commission_bp')
 if room[1] ~= 'live' then return fail('not_live', 'the show is not live') end
 local fixed = redis.call('HGET', K.products, pid)
 if not fixed then return fail('no_such_product', 'no product ' .. pid .. ' in this bag') end
@@ -26,5 +26,5 @@ bag_changed(pid, -qty)
 redis.call('HINCRBY', K.bag_bought, held_key, qty)
 local price = tonumber(string.match(fixed, '"list_price_cents":(%d+)'))
 local order = order_record(order_id, request_key, user, nil, pid, qty, price, nil,
-  cjson.encode(cjson.decode(fixed).title), name_json, tonumber(room[2] or '0'))
+  cjson.encode(cjson.decode(fixed).title), name_json, room)
 return {'ok', order, 0, 0}

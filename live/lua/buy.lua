@@ -9,7 +9,7 @@ local request_key, order_id, name_json = user .. ':' .. ARGV[9], ARGV[10], ARGV[
 
 local earlier = order_replay(request_key)
 if earlier then return earlier end
-local room = redis.call('HMGET', K.meta, 'status', 'pay_within_s')
+local room = redis.call('HMGET', K.meta, 'status', 'pay_within_s', 'commission_bp')
 if room[1] == 'ended' then return fail('ended', 'the show has ended') end
 local f = redis.call('HMGET', K.pin, 'id', 'state', 'starts_at_ms', 'ends_at_ms', 'stock_left',
   'limit_per_user', 'price_cents', 'tier', 'source', 'title_json')
@@ -33,7 +33,7 @@ if qty > left then return fail('sold_out', 'only ' .. left .. ' left') end
 redis.call('HINCRBY', K.pin, 'stock_left', -qty)
 redis.call('HINCRBY', K.bought, user, qty)
 local order = order_record(order_id, request_key, user, pin_id, f[9] or nil, qty, tonumber(f[7]), f[8],
-  f[10] or 'null', name_json, tonumber(room[2] or '0'))
+  f[10] or 'null', name_json, room)
 redis.call('RPUSH', K.pin_orders, order_id)
 if left - qty == 0 then
   redis.call('HSET', K.pin, 'state', 'sold_out')

@@ -18,7 +18,13 @@ async def test_hello_snapshot(shared_server: ServerProc) -> None:
     assert hello["t"] == "hello" and hello["resumed"] is False
     assert hello["room"]["id"] == room and hello["room"]["title"] == "Panda night"
     assert hello["room"]["status"] == "live" and hello["room"]["host"]["name"] == "Host"
-    assert hello["you"] == {"id": "bob", "name": "Bob", "role": "viewer", "muted_until_ms": 0}
+    assert hello["you"] == {
+        "id": "bob",
+        "name": "Bob",
+        "role": "viewer",
+        "muted_until_ms": 0,
+        "follows_host": False,
+    }
     assert hello["pin"] is None and hello["chat"] == [] and hello["likes"] == 0
     assert hello["seq"] == 1
     anon = await Client.connect(shared_server, room)

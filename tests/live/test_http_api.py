@@ -13,7 +13,11 @@ async def test_room_lifecycle(shared_server: ServerProc) -> None:
     host = Http(shared_server, shared_server.token("host", room, name="Alice", sub="alice"))
     r = await host.call("PUT", f"/api/rooms/{room}", {"title": "Panda night"})
     assert r.status_code == 201
-    assert r.json()["status"] == "scheduled" and r.json()["host"] == {"id": "alice", "name": "Alice"}
+    assert r.json()["status"] == "scheduled" and r.json()["host"] == {
+        "id": "alice",
+        "name": "Alice",
+        "followers": 0,
+    }
     r = await host.call("PUT", f"/api/rooms/{room}", {"title": "Panda night II"})
     assert r.status_code == 200 and r.json()["title"] == "Panda night II"
 

@@ -251,10 +251,11 @@ async def test_a_process_subscribes_to_a_user_s_channel_only_while_they_have_a_s
     url, prefix = a.redis_url, a.prefix
     redis = aioredis.Redis.from_url(url, decode_responses=True)
     try:
-        # Two processes fed, no sockets: subscribed to nothing, so Redis drops an order at once.
+        # Two processes fed, no sockets: subscribed to no user's channel (only to the go-live
+        # broadcast, docs/me.md), so Redis drops an order at once.
         for server in (a, b):
             await until_metric(server, "live_me_subscribed 1")
-        assert await redis.pubsub_channels(me_channel(prefix, "*")) == []
+        assert await redis.pubsub_channels(me_channel(prefix, "*")) == [me_channel(prefix, "!live")]
         assert await publish(url, prefix, "alice", order("alice", "o-0")) == 0
 
         token = a.token(name="Alice", sub="alice")

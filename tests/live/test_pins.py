@@ -290,7 +290,7 @@ async def test_order_price_is_the_tier_in_force_and_protection_refunds(shared_se
     # v1's columns first, in v1's order; v1.1's after them.
     assert csv[0] == (
         "id,pin,user,qty,unit_price_cents,total_cents,tier,ts_ms,refund_cents,name,"
-        "room,product,state,pay_by_ms,version,title"
+        "room,product,state,pay_by_ms,version,title,share_by,commission_cents"
     )
     assert len(csv) == 4 and any(line.startswith(first["id"]) and ",2000,U0," in line for line in csv)
     stats = (await host.call("GET", f"/api/rooms/{room}/stats")).json()

@@ -3,13 +3,18 @@ in two round trips, whatever the number of rooms that ever ended."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 
+import orjson
 import pytest
+import redis.asyncio as aioredis
 
-from live.keys import live_rooms_index, scheduled_rooms_index
-from live.store import RoomStore
-from rooms.errors import Conflict, NotFound
+from live.keys import live_rooms_index, me_channel, scheduled_rooms_index
+from live.store import RoomStore, ScheduledCursor
+from rooms.errors import BadRequest, Conflict, NotFound
+from rooms.ids import RoomId
+from rooms.room import CLEAR, RoomSettings
 from tests.live.store_kit import T0, close_store, events_of, host_of, new_room, open_store, store, who
 from tests.support import RedisProc
 
@@ -42,16 +47,104 @@ async def test_a_new_room_is_scheduled_and_a_retitle_is_an_event(store: RoomStor
     assert await events_of(store, room) == []  # creating is not an event: nobody can be watching
     assert await store.put_room(room, "Panda night II", host) == (False, "scheduled")
     [event] = await events_of(store, room)
-    assert event == {"seq": 1, "t": "room", "status": "scheduled", "title": "Panda night II"}
+    assert event == {
+        "seq": 1,
+        "t": "room",
+        "status": "scheduled",
+        "title": "Panda night II",
+        "starts_at_ms": None,
+        "description": "",
+    }
     snap = await store.snapshot(room, now=T0)
     assert snap.room(room) == {
         "id": room,
         "title": "Panda night II",
         "status": "scheduled",
-        "host": {"id": "host", "name": "Host"},
+        "host": {"id": "host", "name": "Host", "followers": 0},
         "slow_s": 0,
         "pay_within_s": 0,
+        "starts_at_ms": None,
+        "description": "",
+        "commission_bp": 0,
     }
+
+
+async def test_settings_are_kept_unless_given_and_the_host_is_who_created_the_room(store: RoomStore) -> None:
+    room = "put-2"
+    first = RoomSettings(
+        title="Tea", starts_at_ms=T0 + 60_000, description="Oolong\nand more", commission_bp=250
+    )
+    assert await store.put_settings(room, first, host_of(room)) == (True, "scheduled")
+    # Another host token of the room changes what it is given, and nothing else; the host stays.
+    other = who("cohost", "host", room, "Co")
+    assert await store.put_settings(room, RoomSettings(commission_bp=300), other) == (False, "scheduled")
+    got = (await store.snapshot(room, now=T0)).room(room)
+    assert (got["title"], got["starts_at_ms"], got["description"], got["commission_bp"]) == (
+        "Tea",
+        T0 + 60_000,
+        "Oolong\nand more",
+        300,
+    )
+    assert got["host"] == {"id": "host", "name": "Host", "followers": 0}
+    await store.put_settings(room, RoomSettings(starts_at_ms=CLEAR), host_of(room))
+    assert (await store.snapshot(room, now=T0)).room(room)["starts_at_ms"] is None
+    [_, cleared] = await events_of(store, room)
+    assert cleared["starts_at_ms"] is None and cleared["description"] == "Oolong\nand more"
+    with pytest.raises(BadRequest, match="title"):
+        await store.put_settings("put-3", RoomSettings(commission_bp=1), host_of("put-3"))
+
+
+async def test_scheduled_rooms_come_soonest_first_and_page_through_ties(store: RoomStore) -> None:
+    host = who("h", "host", None, "Hana")
+    plan = {"sch-c": T0 + 3_000, "sch-a": T0 + 1_000, "sch-b": T0 + 1_000, "sch-d": None, "sch-e": None}
+    for room, starts in plan.items():
+        settings = RoomSettings(title=room, starts_at_ms=starts)
+        await store.put_settings(room, settings, dataclasses.replace(host, room=RoomId(room)))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await store.scheduled_rooms(cursor, limit=2)
+        seen += [r["id"] for r in page.rooms]
+        if page.next is None:
+            break
+        cursor = ScheduledCursor.parse(page.next)
+    # Ties on the start in id order; rooms with no start after every planned one, oldest first.
+    assert seen == ["sch-a", "sch-b", "sch-c", "sch-d", "sch-e"]
+    entry = (await store.scheduled_rooms()).rooms[0]
+    assert entry == {
+        "id": "sch-a",
+        "title": "sch-a",
+        "status": "scheduled",
+        "host": {"id": "h", "name": "Hana"},
+        "starts_at_ms": T0 + 1_000,
+        "description": "",
+    }
+    await store.set_status("sch-a", "start", T0)
+    await store.put_settings(
+        "sch-c", RoomSettings(starts_at_ms=T0), dataclasses.replace(host, room=RoomId("sch-c"))
+    )
+    assert [r["id"] for r in (await store.scheduled_rooms()).rooms] == ["sch-c", "sch-b", "sch-d", "sch-e"]
+
+
+async def test_going_live_is_one_broadcast_whatever_the_audience(store: RoomStore, redis_url: str) -> None:
+    room = await new_room(store, "scheduled")
+    listener = aioredis.Redis.from_url(redis_url)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(me_channel(store.settings.key_prefix, "!live"))
+    try:
+        await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+        await store.set_status(room, "start", T0)
+        await store.set_status(room, "start", T0)  # a repeated start tells nobody again
+        message = await pubsub.get_message(timeout=5.0)
+        assert message is not None and orjson.loads(message["data"]) == {
+            "id": room,
+            "title": "Show",
+            "host": {"id": "host", "name": "Host"},
+        }
+        assert await pubsub.get_message(timeout=0.3) is None
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
 
 
 async def test_status_transitions(store: RoomStore) -> None:
@@ -115,7 +208,7 @@ async def test_list_shape_and_viewers(store: RoomStore) -> None:
     await store.redis.hset(k.viewers, mapping={"a": f"3:{far}", "b": f"4:{far}", "old": "9:1"})
     page = await store.live_rooms()
     entry = next(r for r in page.rooms if r["id"] == room)
-    assert entry == {"id": room, "title": "Panda night", "host": {"name": "Host"}, "viewers": 7}
+    assert entry == {"id": room, "title": "Panda night", "host": {"id": "host", "name": "Host"}, "viewers": 7}
 
 
 async def test_paging_gives_each_live_room_once_and_skips_stale_entries(store: RoomStore) -> None:
