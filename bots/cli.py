@@ -81,6 +81,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.8,
         help="with --pay: the share of orders the shop confirms (default 0.8; half the rest it cancels)",
     )
+    parser.add_argument(
+        "--share-ratio",
+        type=float,
+        default=0.0,
+        help="stampede, mixed, crowd: this fraction of the viewers connect through share links that a "
+        "few sharer bots make; the leaderboard must match the acked orders (default 0: no links)",
+    )
+    parser.add_argument(
+        "--commission-bp",
+        type=int,
+        help="with --share-ratio: set the room's commission_bp (default: 500 in a room the bots "
+        "create, else the room's own rate)",
+    )
+    parser.add_argument(
+        "--follow",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first N viewers follow the room's host before connecting (default 0)",
+    )
     parser.add_argument("--procs", type=int, help="worker processes (default: enough for the load, <= cores)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument(
@@ -162,7 +182,11 @@ def run(args: argparse.Namespace) -> int:
             pay=args.pay,
             pay_within_s=args.pay_within,
             confirm_ratio=args.confirm_ratio,
+            share_ratio=args.share_ratio,
+            followers=args.follow,
         )
+        if args.commission_bp is not None and not 0 <= args.commission_bp <= 5000:
+            raise ValueError("--commission-bp must be 0-5000")
     except ValueError as err:
         _err(str(err))
         return EXIT_COULD_NOT_RUN
@@ -175,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         title=args.title,
         verbose=not args.quiet,
+        commission_bp=args.commission_bp,
     )
     if args.scenario == "crowd":
         return _run_crowd(opts, plan)
@@ -261,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_crowd(opts: Any, plan: Any) -> int:
     from bots.crowd import run_crowd
     from bots.host import Host, HostError
-    from bots.swarm import SetupError, resolve_identity
+    from bots.swarm import SetupError, open_share_links, resolve_identity
     from bots.worker import WorkerSpec, raise_fd_limit, run_loop
 
     try:
@@ -269,9 +294,9 @@ def _run_crowd(opts: Any, plan: Any) -> int:
     except SetupError as err:
         _err(str(err))
         return EXIT_COULD_NOT_RUN
+    fresh = opts.room is None and opts.token is None
     if identity.host_token:
         # In a demo the host's room already exists and is left alone; otherwise make one.
-        fresh = opts.room is None and opts.token is None
         try:
             with Host(opts.urls[0], identity.room, identity.host_token) as host:
                 warning = host.ensure_room(opts.title, fresh=fresh)
@@ -280,6 +305,11 @@ def _run_crowd(opts: Any, plan: Any) -> int:
             return EXIT_COULD_NOT_RUN
         if warning and opts.verbose:
             _err(warning)
+    try:
+        links = open_share_links(opts, plan, identity, fresh=fresh)
+    except SetupError as err:
+        _err(str(err))
+        return EXIT_COULD_NOT_RUN
     if opts.verbose:
         print(f"crowd of {plan.viewers} in room {identity.room} (Ctrl-C to stop)", file=sys.stderr)
     spec = WorkerSpec(
@@ -292,6 +322,8 @@ def _run_crowd(opts: Any, plan: Any) -> int:
         dev_tokens=identity.dev_tokens,
         seed=opts.seed if opts.seed is not None else int(time.time()),
         verbose=opts.verbose,
+        share_links=tuple((link.user, link.code) for link in links),
+        given_tokens=tuple((link.index, link.token) for link in links),
     )
     raise_fd_limit()
     result = {"code": EXIT_COULD_NOT_RUN}

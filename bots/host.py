@@ -84,6 +84,25 @@ class Host:
         """Make the room hold orders for payment (contract §7, ``PUT /api/rooms/{room}``)."""
         self._call("PUT", f"/api/rooms/{self.room}", {"title": title, "pay_within_s": pay_within_s})
 
+    def set_commission(self, commission_bp: int) -> None:
+        """The room's commission rate for share links (contract §9), leaving its title as it is."""
+        self._call("PUT", f"/api/rooms/{self.room}", {"commission_bp": commission_bp})
+
+    def commission_bp(self) -> int:
+        """The room's commission rate now (0 for a server that has none)."""
+        answer = self._call("GET", f"/api/rooms/{self.room}")
+        room = answer.get("room") if isinstance(answer, dict) else None
+        bp = room.get("commission_bp") if isinstance(room, dict) else None
+        return bp if isinstance(bp, int) else 0
+
+    def shares(self) -> list[dict[str, Any]]:
+        """The room's share leaderboard (``GET /api/rooms/{room}/shares``, as host)."""
+        answer = self._call("GET", f"/api/rooms/{self.room}/shares")
+        rows = answer.get("shares") if isinstance(answer, dict) else None
+        if not isinstance(rows, list):
+            raise HostError(f"GET /api/rooms/{self.room}/shares: no list of shares")
+        return [r for r in rows if isinstance(r, dict)]
+
     def put_product(self, product_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Add or change a bag product (contract §6); returns the product the server has."""
         answer = self._call("PUT", f"/api/rooms/{self.room}/products/{product_id}", body)

@@ -20,6 +20,12 @@ POSTS_PER_USER_PER_S = 0.4
 # frames a second (each frame is parsed once) and connections held.
 FRAMES_PER_PROC_S = 25_000
 VIEWERS_PER_PROC = 5_000
+# --share-ratio: this many viewers at most make share links (the "sharers"), about one in
+# SHARER_EVERY viewers, the first indexes; a fraction of the others connect through them.
+SHARERS_MAX = 3
+SHARER_EVERY = 5
+SHARE_SCENARIOS = ("stampede", "mixed", "crowd")  # the scenarios whose viewers buy
+GOLDEN = (math.sqrt(5) - 1) / 2
 # A server batches events into frames; past this many events a second per
 # viewer we assume batching (the contract allows it, the FINDINGS advise it).
 EVENTS_PER_FRAME_GUESS_S = 20.0
@@ -134,6 +140,9 @@ class Plan:
     product_id: str | None = None  # buy this bag product instead of a pin (--product)
     product: ProductPlan | None = None  # the product the bots put in the bag (None: it exists)
     pay: PayPlan | None = None  # --pay: orders wait for payment; a shop settles them
+    sharers: int = 0  # viewers [0, sharers) make share links; 0 = no share links
+    share_ratio: float = 0.0  # the fraction of the other viewers that connect through one of them
+    followers: int = 0  # viewers [0, followers) follow the room's host before connecting
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def is_poster(self, index: int) -> bool:
@@ -141,6 +150,21 @@ class Plan:
 
     def is_buyer(self, index: int) -> bool:
         return index >= self.viewers - self.buyers
+
+    def is_sharer(self, index: int) -> bool:
+        return index < self.sharers
+
+    def is_attributed(self, index: int) -> bool:
+        """Whether viewer ``index`` connects through a share link: about ``share_ratio`` of the
+        non-sharers. The golden-ratio sequence spreads them over every stretch of indexes and
+        every residue, so over the workers (``index mod procs``) and the buyers alike."""
+        if self.sharers == 0 or index < self.sharers:
+            return False
+        return ((index - self.sharers) * GOLDEN) % 1.0 < self.share_ratio
+
+    def sharer_of(self, index: int) -> int:
+        """The sharer (a viewer index) whose link an attributed viewer uses."""
+        return index % self.sharers
 
     def worker_indexes(self, wid: int) -> range:
         return range(wid, self.viewers, self.procs)
@@ -203,6 +227,8 @@ def make_plan(
     pay: bool = False,
     pay_within_s: int = 10,
     confirm_ratio: float = 0.8,
+    share_ratio: float = 0.0,
+    followers: int = 0,
 ) -> Plan:
     """The plan of a scenario; options left as None take the scenario's defaults."""
     if scenario not in DEFAULTS:
@@ -226,10 +252,30 @@ def make_plan(
         raise ValueError("--confirm-ratio must be between 0 and 1")
     if pay and not 1 <= pay_within_s <= 86400:
         raise ValueError("--pay-within must be 1-86400 seconds")
+    if not 0.0 <= share_ratio <= 1.0:
+        raise ValueError("--share-ratio must be between 0 and 1")
+    if share_ratio > 0 and scenario not in SHARE_SCENARIOS:
+        raise ValueError(f"--share-ratio belongs to the scenarios that buy: {', '.join(SHARE_SCENARIOS)}")
+    if share_ratio > 0 and n < 2:
+        raise ValueError("--share-ratio needs at least 2 viewers: a sharer and someone to share with")
+    if followers < 0:
+        raise ValueError("--follow cannot be negative")
     nprocs = procs if procs else default_procs(n, r, cpus)
     nprocs = max(1, min(nprocs, n))
     warnings: list[str] = []
-    plan = Plan(scenario, n, r, duration, ramp, nprocs, pin_id=pin_id)
+    sharers = min(SHARERS_MAX, max(1, n // SHARER_EVERY), n - 1) if share_ratio > 0 else 0
+    plan = Plan(
+        scenario,
+        n,
+        r,
+        duration,
+        ramp,
+        nprocs,
+        pin_id=pin_id,
+        sharers=sharers,
+        share_ratio=share_ratio if sharers else 0.0,
+        followers=min(followers, n),
+    )
 
     if scenario == "chat":
         posters, warning = posters_for(r, n)

@@ -144,6 +144,14 @@ def build_report(
         "acked orders absent on the server",
     )
 
+    shares = server_checks.get("shares")
+    if isinstance(shares, dict):  # --share-ratio: the leaderboard against the acks (bots/shares.py)
+        fail(
+            "share_figures",
+            int(shares.get("mismatches", 0)),
+            "sharers whose leaderboard row differs from the acked orders, or orders with the wrong share",
+        )
+
     if shop is not None:  # --pay: the shop's samples and the final accounting (bots/shop.py)
         fail("held_over_stock", shop["held_over_stock_samples"], "samples where held units exceeded stock")
         fail("accounting", shop["accounting_mismatches"], "items whose stock_total != stock_left + held")
@@ -382,6 +390,28 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     orders = report["server"].get("orders") if isinstance(report.get("server"), dict) else None
     if isinstance(orders, dict) and "acked_orders_missing" in orders:
         rows.append(("correctness", "acked orders missing on server", str(orders["acked_orders_missing"])))
+    shares = report["server"].get("shares") if isinstance(report.get("server"), dict) else None
+    if isinstance(shares, dict) and "sharers" in shares:
+        rows.append(("shares", "commission rate", f"{shares['commission_bp']} bp"))
+        for row in shares["sharers"]:
+            server, acked = row["server"] or {}, row["acked"]
+            rows.append(
+                (
+                    "shares",
+                    f"{row['name']} ({row['user']})",
+                    f"visits {row['visits']}  orders {server.get('orders')} (acked {acked['orders']})  "
+                    f"commission {server.get('commission_cents')} (acked {acked['commission_cents']})"
+                    + ("" if row["ok"] else "  MISMATCH"),
+                )
+            )
+        rows.append(
+            (
+                "correctness",
+                "share figures off / wrong share on an order",
+                f"{shares['mismatches'] - shares['wrong_attribution'] - shares['wrong_commission']}"
+                f" / {shares['wrong_attribution'] + shares['wrong_commission']}",
+            )
+        )
     shop = report.get("orders")
     if isinstance(shop, dict):
         states = ", ".join(f"{k} {v}" for k, v in shop["by_state"].items())

@@ -86,6 +86,8 @@ class Stats:
         self.orders: list[tuple[str, str, dict[str, Any]]] = []
         # The last state of each pin a viewer saw: stock_total, limit_per_user, tier prices, sold.
         self.pins: dict[str, dict[str, Any]] = {}
+        # --share-ratio: viewer user id -> the sharer whose link it connected through.
+        self.attributed: dict[str, str] = {}
         self.workers: list[dict[str, Any]] = []  # one entry per worker process: cpu, lag, viewers
 
     # -- recording -------------------------------------------------------
@@ -141,6 +143,7 @@ class Stats:
                     entry["sold"] = max(entry.get("sold", 0), value)
                 else:
                     entry.setdefault(key, value)
+        self.attributed.update(other.attributed)
         self.workers.extend(other.workers)
         return self
 
@@ -170,6 +173,7 @@ class Stats:
             "timeline": {str(i): s.to_dict() for i, s in sorted(self.timeline.items())},
             "orders": [[user, rid, order] for user, rid, order in self.orders],
             "pins": {k: dict(v) for k, v in self.pins.items()},
+            "attributed": dict(self.attributed),
             "workers": list(self.workers),
         }
 
@@ -185,5 +189,6 @@ class Stats:
         stats.timeline = {int(i): Second.from_dict(s) for i, s in data.get("timeline", {}).items()}
         stats.orders = [(str(u), str(r), dict(o)) for u, r, o in data.get("orders", [])]
         stats.pins = {k: dict(v) for k, v in data.get("pins", {}).items()}
+        stats.attributed = {str(k): str(v) for k, v in data.get("attributed", {}).items()}
         stats.workers = [dict(w) for w in data.get("workers", [])]
         return stats

@@ -25,12 +25,22 @@ from typing import Any
 from bots.checks import SaleLedger
 from bots.host import Host, HostError
 from bots.plan import Plan
+from bots.shares import ShareLink, ShareSetupError, compare, expected_board, make_links, sharer_tokens
 from bots.shop import Shop, ShopResult
 from bots.stats import Second, Stats
 from bots.tokens import mint, unverified_claims
-from bots.worker import ACK_GRACE_S, CLOSE_TIMEOUT_S, DRAIN_TIMEOUT_S, Target, WorkerSpec, worker_main
+from bots.worker import (
+    ACK_GRACE_S,
+    CLOSE_TIMEOUT_S,
+    DRAIN_TIMEOUT_S,
+    Target,
+    WorkerSpec,
+    viewer_name,
+    worker_main,
+)
 
 READY_TIMEOUT_S = 60.0
+DEFAULT_COMMISSION_BP = 500  # --share-ratio in a room the bots make: 5% for the sharers
 START_DELAY_S = 0.3
 UI_EVERY_S = 0.5
 
@@ -51,6 +61,7 @@ class RunOptions:
     seed: int | None = None
     title: str = "Load test"
     verbose: bool = False
+    commission_bp: int | None = None  # --share-ratio: set the room's rate (None: keep it, or 5% if fresh)
 
 
 @dataclass
@@ -65,6 +76,33 @@ class Identity:
 def run_tag() -> str:
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+def open_share_links(opts: RunOptions, plan: Plan, identity: Identity, fresh: bool) -> list[ShareLink]:
+    """``--share-ratio``: set the room's commission rate if asked (or the room is the bots' own),
+    then make each sharer's link with the sharer's own token. [] without sharers."""
+    if not plan.sharers:
+        return []
+    base = opts.urls[0]
+    bp = opts.commission_bp if opts.commission_bp is not None else DEFAULT_COMMISSION_BP if fresh else None
+    try:
+        if bp is not None:
+            if not identity.host_token:
+                raise SetupError("--commission-bp needs a host token: give --secret or --token")
+            with Host(base, identity.room, identity.host_token) as host:
+                host.set_commission(bp)
+        tokens = sharer_tokens(
+            plan,
+            [(i, viewer_name(plan, i)) for i in range(plan.sharers)],
+            base=base,
+            room=identity.room,
+            tag=identity.tag,
+            secret=identity.secret,
+            dev=identity.dev_tokens,
+        )
+        return make_links(base, identity.room, tokens)
+    except (HostError, ShareSetupError) as err:
+        raise SetupError(f"share links in room {identity.room!r}: {err}") from None
 
 
 def resolve_identity(opts: RunOptions, host_http: Callable[[str], Host]) -> Identity:
@@ -184,6 +222,7 @@ class Swarm:
         self.identity: Identity | None = None
         self.pins_created: list[dict[str, Any]] = []
         self.products_created: list[dict[str, Any]] = []
+        self.share_links: list[ShareLink] = []  # --share-ratio
         self.shop: Shop | None = None  # --pay
         self.shop_result: ShopResult | None = None
         self.server_checks: dict[str, Any] = {}
@@ -237,6 +276,11 @@ class Swarm:
             raise SetupError("creating a pin needs a host token: give --secret or --token (or --pin)")
         if (plan.product is not None or plan.pay is not None) and not identity.host_token:
             raise SetupError("--product and --pay need a host token: give --secret or --token")
+        if plan.sharers and not identity.host_token:
+            raise SetupError("--share-ratio reads the room's leaderboard: give --secret or --token")
+        self.share_links = open_share_links(
+            self.opts, plan, identity, fresh=self.opts.room is None and self.opts.token is None
+        )
         if plan.pay is not None:
             self.shop = self._open_shop(identity)
         if identity.secret is None and not identity.dev_tokens and plan.scenario != "join":
@@ -258,6 +302,8 @@ class Swarm:
                 secret=identity.secret,
                 dev_tokens=identity.dev_tokens,
                 seed=seed,
+                share_links=tuple((link.user, link.code) for link in self.share_links),
+                given_tokens=tuple((link.index, link.token) for link in self.share_links),
             )
             proc = ctx.Process(target=worker_main, args=(spec, child_end), name=f"bots-{wid}", daemon=True)
             proc.start()
@@ -444,7 +490,30 @@ class Swarm:
                 checks["room_stats"] = host.stats()
             except HostError as err:
                 checks["room_stats"] = {"skipped": str(err)[:200]}
+            if self.share_links:
+                checks["shares"] = self._check_shares(host, stats)
         return checks
+
+    def _check_shares(self, host: Host, stats: Stats) -> dict[str, Any]:
+        """The leaderboard against the acks: per sharer, orders, buyers, GMV and commission."""
+        released = {
+            str(o.get("id"))
+            for o in (self.shop_result.orders if self.shop_result else [])
+            if o.get("state") in ("cancelled", "expired")
+        }
+        try:
+            bp = host.commission_bp()
+            board = host.shares()
+        except HostError as err:
+            return {"skipped": str(err)[:200], "mismatches": 1}
+        sharers = [link.user for link in self.share_links]
+        expected = expected_board(stats.orders, stats.attributed, sharers, bp, released)
+        names = {link.user: viewer_name(self.plan, link.index) for link in self.share_links}
+        return {
+            "commission_bp": bp,
+            "attributed_viewers": len(stats.attributed),
+            **compare(expected, board, names),
+        }
 
 
 def cpu_count() -> int:

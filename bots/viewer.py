@@ -76,6 +76,7 @@ class Viewer:
         "replayed",
         "resend",
         "seq",
+        "share",
         "sub",
         "token",
         "worker",
@@ -120,6 +121,7 @@ class Viewer:
         self.buy_waiting = False
         self.buy_timer: asyncio.TimerHandle | None = None
         self.replayed = False
+        self.share: str | None = None  # a share code to connect with (?share=), --share-ratio
 
     # -- connection lifecycle ------------------------------------------------
 
@@ -140,7 +142,7 @@ class Viewer:
         while not w.stopping:
             target = w.targets[(self.index + self.failovers) % len(w.targets)]
             since = None if self.fresh_snapshot else self.seq.since()
-            uri = target.ws_uri(w.room, self.token, since)
+            uri = target.ws_uri(w.room, self.token, since, self.share)
             self.connect_started_us = _time_ns() // 1000
             self.hello_seen = False
             try:

@@ -63,12 +63,14 @@ class Target:
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return cls(http=f"http://{netloc}", host=host, port=port, ws_base=f"ws://{netloc}")
 
-    def ws_uri(self, room: str, token: str | None, since: int | None) -> str:
+    def ws_uri(self, room: str, token: str | None, since: int | None, share: str | None = None) -> str:
         query = []
         if token:
             query.append(f"token={quote(token, safe='')}")
         if since is not None:
             query.append(f"since={since}")
+        if share:
+            query.append(f"share={quote(share, safe='')}")
         return f"{self.ws_base}/ws/{room}" + ("?" + "&".join(query) if query else "")
 
 
@@ -83,6 +85,19 @@ class WorkerSpec:
     dev_tokens: bool = False  # no secret: ask POST /api/dev/token (live serve --dev)
     seed: int = 0
     verbose: bool = False  # crowd: print what the crowd says
+    # --share-ratio: (sharer user id, share code) per sharer, in sharer order; () = no share links
+    share_links: tuple[tuple[str, str], ...] = ()
+    # viewer index -> the token the parent used for it (the sharers made their links with these)
+    given_tokens: tuple[tuple[int, str], ...] = ()
+
+
+def viewer_name(plan: Plan, index: int) -> str:
+    """The display name of viewer ``index`` (the parent names the sharers the same way)."""
+    if plan.scenario == "crowd":
+        from bots.texts import CROWD_NAMES
+
+        return CROWD_NAMES[index % len(CROWD_NAMES)]
+    return f"Bot {index}"
 
 
 def raise_fd_limit() -> None:
@@ -198,15 +213,54 @@ class Worker:
                     connect_at=plan.connect_at_s(index),
                 )
             )
+        links = self.spec.share_links
+        for v in self.viewers:
+            if links and v.token and plan.is_attributed(v.index):
+                sharer, code = links[plan.sharer_of(v.index)]
+                v.share = code
+                self.stats.attributed[v.sub] = sharer
+        if plan.followers:
+            await self._follow_host([v for v in self.viewers if v.index < plan.followers and v.token])
+
+    async def _follow_host(self, viewers: list[Viewer]) -> None:
+        """``--follow``: these viewers follow the room's host (contract §9) before connecting."""
+        import httpx
+
+        base = self.targets[0].http
+        async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
+            try:
+                r = await client.get(f"/api/rooms/{self.room}")
+                host = r.json()["room"]["host"]["id"]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                self.stats.count("follow_failures", len(viewers))
+                return
+            gate = asyncio.Semaphore(20)
+
+            async def follow(v: Viewer) -> None:
+                async with gate:
+                    try:
+                        r = await client.put(
+                            f"/api/follows/{host}", headers={"Authorization": f"Bearer {v.token}"}
+                        )
+                        ok = r.status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                self.stats.count("follows" if ok else "follow_failures")
+
+            await asyncio.gather(*(follow(v) for v in viewers))
 
     def _names(self, indexes: list[int]) -> list[str]:
-        if self.plan.scenario == "crowd":
-            from bots.texts import CROWD_NAMES
-
-            return [CROWD_NAMES[i % len(CROWD_NAMES)] for i in indexes]
-        return [f"Bot {i}" for i in indexes]
+        return [viewer_name(self.plan, i) for i in indexes]
 
     async def _tokens(self, indexes: list[int], names: list[str]) -> list[tuple[str, str | None]]:
+        made = await self._make_tokens(indexes, names)
+        given = dict(self.spec.given_tokens)
+        return [
+            (str(unverified_claims(given[i]).get("sub", sub)), given[i]) if i in given else (sub, token)
+            for i, (sub, token) in zip(indexes, made, strict=True)
+        ]
+
+    async def _make_tokens(self, indexes: list[int], names: list[str]) -> list[tuple[str, str | None]]:
         subs = [f"bot-{self.tag}-{i}" for i in indexes]
         if self.spec.secret:
             secret = self.spec.secret

@@ -1,5 +1,7 @@
 """``live demo``: the server in dev mode, a bundled Redis, a live demo room with a bag of four
-products, a small crowd, and a built-in shop that pays for most orders (``live/demo_shop.py``)."""
+products, a small crowd, and a built-in shop that pays for most orders (``live/demo_shop.py``).
+The crowd follows the host, whose next show is scheduled a few minutes ahead, and some of it
+arrives by share links and buys, filling the host panel's leaderboard (``live/demo_social.py``)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ import httpx
 
 from live.auth import make_token
 from live.demo_shop import DemoShop
+from live.demo_social import COMMISSION_BP, DEMO_DESCRIPTION, NEXT_ROOM, crowd_args, schedule_next_show
 from live.lifeline import preexec_die_with_parent
 from live.settings import Settings
 
 DEMO_ROOM = "demo"
+DEMO_HOST_ID, DEMO_HOST_NAME = "demo-host", "Mei (host)"
 PAY_WITHIN_S = 300  # orders wait 5 minutes for payment: the demo shop pays most within seconds
 DEMO_BAG = [
     {
@@ -74,7 +78,7 @@ DEMO_PIN = {
 
 def _seed(url: str, settings: Settings, crowd: int, shop: DemoShop | None) -> None:
     token = make_token(
-        settings.secret, sub="demo-host", name="Mei (host)", role="host", room=DEMO_ROOM, ttl_s=86400
+        settings.secret, sub=DEMO_HOST_ID, name=DEMO_HOST_NAME, role="host", room=DEMO_ROOM, ttl_s=86400
     )
     if shop is not None:
         shop.attach(
@@ -90,7 +94,13 @@ def _seed(url: str, settings: Settings, crowd: int, shop: DemoShop | None) -> No
         time.sleep(0.1)
     with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
         http.put(
-            f"/api/rooms/{DEMO_ROOM}", json={"title": "Panda goods flash sale", "pay_within_s": PAY_WITHIN_S}
+            f"/api/rooms/{DEMO_ROOM}",
+            json={
+                "title": "Panda goods flash sale",
+                "pay_within_s": PAY_WITHIN_S,
+                "commission_bp": COMMISSION_BP,
+                "description": DEMO_DESCRIPTION,
+            },
         )
         for product in DEMO_BAG:
             body = {k: v for k, v in product.items() if k != "id"}
@@ -99,6 +109,7 @@ def _seed(url: str, settings: Settings, crowd: int, shop: DemoShop | None) -> No
         current = http.get(f"/api/rooms/{DEMO_ROOM}").json().get("pin")
         if not current or current.get("state") == "ended":
             http.post(f"/api/rooms/{DEMO_ROOM}/pins", json={**DEMO_PIN, "id": f"mug-{int(time.time())}"})
+    next_at_ms = schedule_next_show(url, settings, DEMO_HOST_ID, DEMO_HOST_NAME)
     print(
         f"live: demo room ready: player {url}/watch/{DEMO_ROOM}  host panel {url}/host/{DEMO_ROOM}  "
         f"entrance {url}/",
@@ -110,6 +121,12 @@ def _seed(url: str, settings: Settings, crowd: int, shop: DemoShop | None) -> No
             f"and lets the rest expire after {PAY_WITHIN_S // 60} min",
             flush=True,
         )
+    next_at = time.strftime("%H:%M", time.localtime(next_at_ms / 1000))
+    print(
+        f"live: the host's next show {url}/watch/{NEXT_ROOM} is scheduled for {next_at}; the crowd follows "
+        f"the host, and some of it comes by share links ({COMMISSION_BP / 100:g}% commission)",
+        flush=True,
+    )
     if crowd > 0:
         _run_crowd(url, settings, crowd)
 
@@ -134,6 +151,7 @@ def _run_crowd(url: str, settings: Settings, crowd: int) -> None:
             settings.secret,
             "--viewers",
             str(crowd),
+            *crowd_args(crowd),
             "--quiet",
         ],
         stdin=subprocess.DEVNULL,

@@ -28,6 +28,7 @@ from live.social import SocialStore
 
 log = logging.getLogger("live.me")
 _bad_log = LogThrottle(10.0)
+PUSH_BATCH = 200
 
 
 def live_frame(room_json: str) -> str:
@@ -83,8 +84,10 @@ class GoLive:
             log.warning("me: go-live of %s not told here: %s", room, err)
             return
         frame = live_frame(room_json)
-        for user in audience:
+        for i, user in enumerate(audience):
             self._metrics.live_notices += self._push(user, frame)
+            if i % PUSH_BATCH == PUSH_BATCH - 1:
+                await asyncio.sleep(0)  # thousands of followers here: let requests in between
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

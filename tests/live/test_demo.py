@@ -1,5 +1,6 @@
 """`live demo`: a server, a bundled Redis, a live demo room with a bag and a pin, a crowd that
-chats, and the built-in shop that confirms orders through signed webhooks."""
+chats, the built-in shop that confirms orders through signed webhooks, and the social side: the
+crowd follows the host, the host's next show is scheduled, and share links bring in buyers."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def test_demo_room_comes_alive(tmp_path: Path) -> None:
             shop_line = re.search(r"demo shop takes webhooks at (http://\S+):", proc.stdout.readline())
             assert shop_line, "the demo shop says where it takes webhooks"
             _shop_confirms_an_order(url, shop_line.group(1))
+            assert "demo-next" in proc.stdout.readline()
+            _the_social_side_fills_in(url)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=30)
@@ -84,6 +87,33 @@ def _shop_confirms_an_order(url: str, shop_url: str) -> None:
         time.sleep(0.5)
     assert order["id"] == answer["order"]["id"] and order["state"] == "confirmed", order
     assert order["version"] == 2
+
+
+def _the_social_side_fills_in(url: str) -> None:
+    """Followers, the next show in the schedule, and a leaderboard row with orders (contract §9)."""
+    host = httpx.get(f"{url}/api/hosts/demo-host", timeout=5).json()
+    assert host["followers"] >= 6 and [r["id"] for r in host["live"]] == ["demo"], host
+    scheduled = httpx.get(f"{url}/api/rooms?status=scheduled", timeout=5).json()["rooms"]
+    [nxt] = [r for r in scheduled if r["id"] == "demo-next"]
+    assert (
+        nxt["host"]["id"] == "demo-host" and nxt["starts_at_ms"] > time.time() * 1000 and nxt["description"]
+    )
+    assert len(httpx.get(f"{url}/api/rooms/demo-next/products", timeout=5).json()["products"]) == 2
+    snap = httpx.get(f"{url}/api/rooms/demo", timeout=5).json()
+    assert snap["room"]["commission_bp"] == 500
+    service = httpx.post(f"{url}/api/dev/token", json={"name": "Shop", "role": "service"}).json()["token"]
+    deadline = time.monotonic() + 60  # the crowd buys a few seconds after the pin goes live
+    while True:
+        board = httpx.get(
+            f"{url}/api/rooms/demo/shares", headers={"Authorization": f"Bearer {service}"}, timeout=5
+        ).json()["shares"]
+        if any(row["orders"] > 0 for row in board):
+            break
+        assert time.monotonic() < deadline, board
+        time.sleep(0.5)
+    row = next(row for row in board if row["orders"] > 0)
+    # 5% of whole-dollar prices has no fraction to floor: the sum is the rate times the GMV.
+    assert row["visits"] > 0 and row["commission_cents"] == row["gmv_cents"] * 500 // 10000, row
 
 
 def test_the_demo_shop_leaves_one_order_in_five_unpaid_never_a_first() -> None:
