@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 PERIOD_S = 0.25
 BUSY_SHARE = 0.8  # of one core, on average over the last second or so
@@ -20,20 +21,32 @@ def smoothed(average: float, newest: float, weight: float = SMOOTHING) -> float:
 
 
 class LoopLoad:
-    def __init__(self, busy_share: float = BUSY_SHARE) -> None:
+    def __init__(
+        self,
+        busy_share: float = BUSY_SHARE,
+        wall: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
         self.share = 0.0  # of one core
         self.busy_share = busy_share
+        self._wall, self._cpu = wall, cpu
+        self._last = (wall(), cpu())
 
     @property
     def busy(self) -> bool:
         return self.share > self.busy_share
 
+    def sample(self) -> None:
+        """Fold the CPU time spent since the last sample, per second of wall time, into ``share``."""
+        wall, cpu = self._wall(), self._cpu()
+        last_wall, last_cpu = self._last
+        if wall > last_wall:
+            self.share = smoothed(self.share, (cpu - last_cpu) / (wall - last_wall))
+        self._last = (wall, cpu)
+
     async def run(self) -> None:
         """Measure until cancelled."""
-        wall, cpu = time.monotonic(), time.process_time()
+        self._last = (self._wall(), self._cpu())
         while True:
             await asyncio.sleep(PERIOD_S)
-            wall_now, cpu_now = time.monotonic(), time.process_time()
-            if wall_now > wall:
-                self.share = smoothed(self.share, (cpu_now - cpu) / (wall_now - wall))
-            wall, cpu = wall_now, cpu_now
+            self.sample()

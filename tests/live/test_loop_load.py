@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from live.loop_load import LoopLoad, smoothed
 
@@ -14,21 +13,36 @@ def test_the_average_moves_toward_each_new_share() -> None:
     assert smoothed(1.0, 0.0, 0.3) == 0.7
 
 
-async def test_a_process_spinning_on_its_loop_is_busy_and_an_idle_one_is_not() -> None:
+class Clocks:
+    """Wall and CPU time the test moves by hand: the share is exact, whatever the machine's load."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+
+def test_a_process_spending_its_core_is_busy_and_an_idle_one_is_not() -> None:
+    clocks = Clocks()
+    load = LoopLoad(wall=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    for _ in range(8):  # two seconds asleep: no CPU time at all
+        clocks.wall += 0.25
+        load.sample()
+    assert load.share == 0.0 and not load.busy
+    for _ in range(8):  # callbacks back to back: a whole core
+        clocks.wall += 0.25
+        clocks.cpu += 0.25
+        load.sample()
+    assert load.busy and load.share > 0.9
+    for _ in range(3):  # half a core: no longer busy within a second or so
+        clocks.wall += 0.25
+        clocks.cpu += 0.125
+        load.sample()
+    assert not load.busy, load.share
+
+
+async def test_the_watch_samples_the_real_clocks_until_cancelled() -> None:
     load = LoopLoad()
     watch = asyncio.create_task(load.run())
-    try:
-        await asyncio.sleep(1.0)  # idle: a sleeping process spends almost no CPU
-        assert not load.busy, load.share
-        end = time.monotonic() + 2.5
-        while time.monotonic() < end:  # busy: callbacks back to back, as under a stampede
-            spin = time.process_time() + 0.01
-            while time.process_time() < spin:
-                pass
-            await asyncio.sleep(0)
-        # CPU time is this process's own: on a loaded machine it only grows slower, and 2.5 s of
-        # spinning gives at least most of a core unless the machine starves us completely.
-        assert load.share > 0.3, load.share
-    finally:
-        watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
+    await asyncio.sleep(0.6)  # two periods: the share is a number of this process's own
+    watch.cancel()
+    await asyncio.gather(watch, return_exceptions=True)
+    assert 0.0 <= load.share < 2.0 and watch.cancelled()
