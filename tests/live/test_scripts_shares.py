@@ -4,8 +4,6 @@ orders, counted on the sharer's figures and given back when an order is cancelle
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 import pytest
 
@@ -14,22 +12,12 @@ from live.sales import SaleStore
 from live.shares import Shares, figures, share_code
 from live.store import RoomStore
 from rooms.room import RoomSettings
-from tests.live.store_kit import T0, close_store, host_of, new_room, open_store, put_pin, who
-from tests.live.test_scripts_orders import MUG, bag_buy, outbox, pin_buy, product, settle
+from tests.live.store_kit import T0, host_of, new_room, put_pin, who
+from tests.live.test_scripts_orders import MUG, bag_buy, outbox, pin_buy, product, sales, settle, store
+
+__all__ = ["sales", "store"]  # the fixtures: a store with webhooks on, and its SaleStore
 
 BOB, ANN, SUE = who("bob"), who("ann"), who("sue")
-
-
-@pytest.fixture
-async def store(redis_url: str) -> Any:
-    st = await open_store(redis_url, webhook_url="http://127.0.0.1:9/hooks", webhook_secret="s")
-    yield st
-    await close_store(st)
-
-
-@pytest.fixture
-def sales(store: RoomStore) -> SaleStore:
-    return SaleStore(store)
 
 
 @pytest.fixture
