@@ -130,11 +130,15 @@ class Server:
 class Crowd:
     """A few viewers on plain WebSockets who chat, like and buy."""
 
-    def __init__(self, server: Server, names: list[str]) -> None:
+    def __init__(self, server: Server, names: list[str], share: str | None = None) -> None:
         self.conns: dict[str, ClientConnection] = {}
         for name in names:
             url = f"{server.ws_url}/ws/{ROOM}?token={server.token(name)}"
-            self.conns[name] = connect(url, compression=None, open_timeout=10).__enter__()
+            if share:  # came by a share link: the sharer is credited with what they buy
+                url += f"&share={share}"
+            # The crowd reads only its answers: an unbounded queue keeps the reader reading
+            # what else comes, so pings and the closing handshake are never stuck behind it.
+            self.conns[name] = connect(url, compression=None, open_timeout=10, max_queue=None).__enter__()
         self.n = 0
 
     def request(self, name: str, frame: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +174,81 @@ def page(browser: Browser, viewport: ViewportSize, url: str) -> Page:
     return p
 
 
+def plan_show(server: Server, host: str, room: str, body: dict[str, Any]) -> tuple[str, str]:
+    """A scheduled show of a host of its own: (that host's token, the host's user id)."""
+    token = server.token(host, role="host", room=room)
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = httpx.put(f"{server.url}/api/rooms/{room}", json=body, headers=headers, timeout=10)
+    answer.raise_for_status()
+    return token, str(answer.json()["host"]["id"])
+
+
+def home_shots(browser: Browser, server: Server, out: Path) -> None:
+    """The home (live now, starting soon, hosts I follow, a go-live toast) and a preview."""
+    now_ms = int(time.time() * 1000)
+    tea_body = {
+        "title": "Tea time: oolong and teapots",
+        "starts_at_ms": now_ms + 90 * 60_000,
+        "description": "Six oolongs from Fujian, tasted live.\nThe clay teapots at crowd prices.",
+    }
+    tea_token, tea_host = plan_show(server, "Ning", "tea-time", tea_body)
+    for product in (
+        {
+            "id": "teapot",
+            "title": "Clay teapot",
+            "list_price_cents": 12900,
+            "stock": 20,
+            "image_url": "/static/img/panda-mug.svg",
+        },
+        {
+            "id": "tote",
+            "title": "Bamboo tote bag",
+            "list_price_cents": 4900,
+            "stock": 30,
+            "image_url": "/static/img/tote.svg",
+        },
+    ):
+        httpx.put(
+            f"{server.url}/api/rooms/tea-time/products/{product['id']}",
+            json={k: v for k, v in product.items() if k != "id"},
+            headers={"Authorization": f"Bearer {tea_token}"},
+            timeout=10,
+        ).raise_for_status()
+    plan_show(
+        server, "Bao", "dumplings", {"title": "Dumpling Sunday", "starts_at_ms": now_ms + 3 * 86_400_000}
+    )
+    noodle_token, noodle_host = plan_show(server, "Mei", "noodles", {"title": "Noodle night"})
+
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        home = page(browser, viewport, f"{server.url}/?name=Yue-{name}")
+        home.wait_for_selector("body[data-me=online]")
+        token = home.evaluate("window.__home.me.token")
+        for host in (tea_host, noodle_host):
+            httpx.put(
+                f"{server.url}/api/follows/{host}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            ).raise_for_status()
+        home.reload()
+        home.wait_for_selector("#follows li[data-host]")
+        home.locator('#soon li[data-room="tea-time"] .remind').click()
+        home.wait_for_selector('#soon li[data-room="tea-time"] .remind[aria-pressed=true]')
+        home.screenshot(path=str(out / f"home-{name}.png"), full_page=True)
+        preview = page(browser, viewport, f"{server.url}/watch/tea-time?name=Yue-{name}")
+        preview.wait_for_selector("#preview:not([hidden])")
+        preview.wait_for_timeout(500)
+        preview.screenshot(path=str(out / f"preview-{name}.png"))
+        preview.context.close()
+        if name == "phone":
+            httpx.post(
+                f"{server.url}/api/rooms/noodles/start",
+                headers={"Authorization": f"Bearer {noodle_token}"},
+                timeout=10,
+            ).raise_for_status()
+            home.wait_for_selector('.toast[data-room="noodles"]')
+            home.wait_for_timeout(400)
+            home.screenshot(path=str(out / "home-phone-toast.png"))
+        home.context.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
@@ -185,7 +264,9 @@ def main() -> int:
         http = httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {host_token}"}, timeout=10
         )
-        http.put(f"/api/rooms/{ROOM}", json={"title": "Panda goods flash sale"}).raise_for_status()
+        http.put(
+            f"/api/rooms/{ROOM}", json={"title": "Panda goods flash sale", "commission_bp": 800}
+        ).raise_for_status()
         http.post(f"/api/rooms/{ROOM}/start").raise_for_status()
         pin = http.post(f"/api/rooms/{ROOM}/pins", json=PIN).json()
 
@@ -262,11 +343,32 @@ def main() -> int:
                 lobby.wait_for_selector(f'li.room[data-room="{ROOM}"]')
                 lobby.screenshot(path=str(out / "entrance-desktop.png"))
 
+                # Ren shares the show; Wen comes by the link and buys: the panel's leaderboard.
+                share = httpx.post(
+                    f"{server.url}/api/rooms/{ROOM}/shares",
+                    headers={"Authorization": f"Bearer {desk.evaluate('window.__live.state.token')}"},
+                    timeout=10,
+                ).json()
+                shared = Crowd(server, ["Wen"], share=share["code"])
+                shared.request("Wen", {"t": "buy", "pin": pin["id"], "qty": 2})
+                shared.close()
+                desk.click("#shareBtn")
+                desk.wait_for_selector("#notice:not([hidden])")
+                desk.screenshot(path=str(out / "player-desktop-share.png"))
+                host.wait_for_selector("#shareRows tr[data-user]")
+                host.locator("#sharesCard").scroll_into_view_if_needed()
+                host.screenshot(path=str(out / "host-desktop-shares.png"))
+
                 # The end of the sale: the player is told the refund price protection owes.
                 http.delete(f"/api/rooms/{ROOM}/pins/{pin['id']}").raise_for_status()
                 phone.wait_for_selector(".refund:not(.pending)")
                 phone.wait_for_timeout(500)
                 phone.screenshot(path=str(out / "player-phone-ended.png"))
+
+                # The crowd reads nothing from here on: let it go before its sockets fill up.
+                crowd.close()
+                crowd = None
+                home_shots(browser, server, out)
             finally:
                 browser.close()
         http.close()

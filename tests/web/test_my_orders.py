@@ -83,13 +83,15 @@ def test_orders_expire_and_cancel_live_and_come_from_every_room_and_device(brows
     api.call("PUT", "", {"title": "This show", "pay_within_s": 600}, status=201)
     api.call("POST", "/start", status=200)
     api.product("tee", title="LIVE tee", list_price_cents=9900, stock=5, status=201)
-    # On another device, in another room, Flo buys a lamp and does not pay within the 1 s.
-    phone = Chatter(server, shop_room, "Flo", sub="flo")
+    # On another device, in another room, Flo buys a lamp and does not pay within the 1 s. A user
+    # of this test's own: the session's server has other tests' users (their orders would show).
+    flo = unique_room("flo")
+    phone = Chatter(server, shop_room, "Flo", sub=flo)
     lamp = phone.buy_product("lamp")
     assert lamp["t"] == "ack" and lamp["order"]["state"] == "reserved", lamp
     page = new_page(browser, DESKTOP)
     try:
-        token = server.token("viewer", None, name="Flo", sub="flo")
+        token = server.token("viewer", None, name="Flo", sub=flo)
         page.goto(f"{server.url}/watch/{here}#token={token}")
         expect(page.locator("body")).to_have_attribute("data-net", "online")
         page.click("#ordersTab")
@@ -101,7 +103,7 @@ def test_orders_expire_and_cancel_live_and_come_from_every_room_and_device(brows
         expect(row.locator(".o-cancel")).to_have_count(0)
 
         # Here Flo reserves a tee on the phone: it shows up live (an `order` event on /ws/me).
-        here_phone = Chatter(server, here, "Flo", sub="flo")
+        here_phone = Chatter(server, here, "Flo", sub=flo)
         try:
             tee = here_phone.buy_product("tee")
         finally:

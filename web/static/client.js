@@ -261,6 +261,26 @@ export async function devToken({ name, role = "viewer", room = null }) {
   return token;
 }
 
+/**
+ * Sign a viewer in as the player does: a `#token=` fragment (kept per `scope` for reloads of
+ * the tab), else on a dev server a dev token in the name the person picked (`?name=`, else
+ * `live.name` in localStorage, else a new "Guest 1234"), else anonymous.
+ * Returns {token, dev}; token is null when anonymous.
+ */
+export async function signIn(scope, { name = null } = {}) {
+  const fromFragment = fragmentToken(scope);
+  if (fromFragment) return { token: fromFragment, dev: false };
+  const wanted = name || new URLSearchParams(location.search).get("name") || localStorage.getItem("live.name");
+  const chosen = (wanted || `Guest ${Math.floor(1000 + Math.random() * 9000)}`).slice(0, 32);
+  try {
+    const token = await devToken({ name: chosen, role: "viewer" });
+    localStorage.setItem("live.name", chosen);
+    return { token, dev: true };
+  } catch {
+    return { token: null, dev: false }; // not a dev server: anonymous
+  }
+}
+
 export function roomFromPath() {
   const parts = location.pathname.split("/").filter(Boolean);
   return decodeURIComponent(parts[parts.length - 1] || "");
@@ -329,9 +349,10 @@ export function mergePin(old, next) {
  *   went through. So a line that was accepted is never reported as unsent.
  */
 export class RoomSocket {
-  constructor(room, { token = null, onEvent = () => {}, onStatus = () => {} } = {}) {
+  constructor(room, { token = null, query = {}, onEvent = () => {}, onStatus = () => {} } = {}) {
     this.room = room;
     this.token = token;
+    this.query = query; // more of the URL's query, sent on every connection (`share`)
     this.onEvent = onEvent;
     this.onStatus = onStatus;
     this.lastSeq = null;
@@ -351,6 +372,7 @@ export class RoomSocket {
   url() {
     const query = new URLSearchParams();
     if (this.token) query.set("token", this.token);
+    for (const [key, value] of Object.entries(this.query)) if (value) query.set(key, String(value));
     if (this.lastSeq !== null) query.set("since", String(this.lastSeq));
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const qs = query.toString();

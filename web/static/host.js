@@ -10,6 +10,9 @@ const base = `/api/rooms/${encodeURIComponent(room)}`;
 const STATS_EVERY_MS = 2000;
 const HISTORY_POINTS = 150; // 5 minutes of figures at one point every 2 s
 const MAX_TIERS = 10;
+const SHARES_EVERY_MS = 3000;
+const DESCRIPTION_MAX = 500;
+const COMMISSION_MAX_PCT = 50; // commission_bp 0-5000
 
 const state = {
   token: null,
@@ -26,6 +29,7 @@ const state = {
   bag: [], // the room's products, in the order added
   productTitles: new Map(), // product id -> title, also of products removed since
   statesSeen: "", // orders_by_state as last seen: a change reloads the orders
+  settingsDirty: false, // the host is editing the show settings: events do not overwrite them
 };
 
 let socket = null;
@@ -78,6 +82,7 @@ function renderRoom() {
   $("#titleSave").textContent = "Save title";
   if (document.activeElement !== $("#titleInput")) $("#titleInput").value = r.title;
   renderPay();
+  renderSettings();
   $("#startBtn").hidden = r.status !== "scheduled";
   $("#stopBtn").hidden = r.status !== "live";
   $("#slowSelect").value = String(r.slow_s || 0);
@@ -410,6 +415,107 @@ async function savePay(event) {
   state.room = { ...state.room, ...body, pay_within_s: body.pay_within_s ?? seconds };
   renderPay();
   flash(seconds ? `New orders wait ${clock(seconds * 1000)} for payment.` : "New orders are confirmed at once.", "ok", 3000);
+}
+
+// ---------------------------------------------------------------------------------------
+// Show settings: when it starts (starts_at_ms, entered in the host's own time), the
+// description viewers read before the show, and the sharers' commission (commission_bp,
+// shown as a percent: 10 % = 1000 bp).
+
+const pad2 = (n) => String(n).padStart(2, "0");
+/** Epoch ms as a datetime-local value in this browser's time zone. */
+function localInputValue(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+const percentText = (bp) => `${(bp / 100).toLocaleString("en-US", { maximumFractionDigits: 2 })} %`;
+const codePoints = (text) => [...text].length;
+
+function renderSettings() {
+  $("#settingsSave").disabled = !state.exists;
+  const r = state.room;
+  if (!r || state.settingsDirty) return; // never overwrite what the host is typing
+  $("#startsAt").value = r.starts_at_ms ? localInputValue(r.starts_at_ms) : "";
+  $("#description").value = r.description || "";
+  $("#commission").value = r.commission_bp ? String(r.commission_bp / 100) : "";
+  renderDescCount();
+  const parts = [];
+  if (r.starts_at_ms) parts.push(`Planned for ${new Date(r.starts_at_ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}`);
+  if (r.commission_bp !== undefined) parts.push(r.commission_bp ? `sharers earn ${percentText(r.commission_bp)} of what they bring` : "no commission for sharers");
+  $("#settingsNote").textContent = parts.join(" · ");
+}
+
+function renderDescCount() {
+  const n = codePoints($("#description").value.trim());
+  $("#descCount").textContent = n > 400 ? `${n}/${DESCRIPTION_MAX}` : "";
+}
+
+/** The settings as the server takes them, or {problems} (checked as the server checks them). */
+function readSettings() {
+  const problems = [];
+  const when = $("#startsAt").value;
+  let startsAt = null;
+  if (when) {
+    startsAt = new Date(when).getTime(); // a datetime-local value without a zone is local time
+    if (!Number.isFinite(startsAt)) problems.push("Starts at is not a date and time.");
+  }
+  const description = $("#description").value.trim();
+  if (codePoints(description) > DESCRIPTION_MAX) problems.push(`The description is too long: ${DESCRIPTION_MAX} characters at most.`);
+  if (/[\u0000-\u0009\u000b-\u001f\u007f]/.test(description)) problems.push("The description has control characters (only line breaks are allowed).");
+  const pctText = $("#commission").value.trim();
+  const pct = pctText === "" ? 0 : Number(pctText);
+  const bp = Math.round(pct * 100);
+  if (!Number.isFinite(pct) || pct < 0 || pct > COMMISSION_MAX_PCT || Math.abs(pct * 100 - bp) > 1e-6) {
+    problems.push(`Commission is a percent from 0 to ${COMMISSION_MAX_PCT}, with at most two decimals.`);
+  }
+  $("#startsAt").setAttribute("aria-invalid", problems.some((p) => p.startsWith("Starts")) ? "true" : "false");
+  $("#description").setAttribute("aria-invalid", problems.some((p) => p.includes("description")) ? "true" : "false");
+  $("#commission").setAttribute("aria-invalid", problems.some((p) => p.startsWith("Commission")) ? "true" : "false");
+  return problems.length ? { problems } : { starts_at_ms: startsAt, description, commission_bp: bp };
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const settings = readSettings();
+  if (settings.problems) { $("#settingsNote").textContent = settings.problems.join(" "); return; }
+  const title = state.room?.title || $("#titleInput").value.trim();
+  const body = await guarded("Settings", () => hostApi("", { method: "PUT", body: { title, ...settings } }));
+  if (!body) return;
+  state.room = { ...state.room, ...body };
+  state.settingsDirty = false;
+  renderRoom();
+  flash("Show settings saved.", "ok", 3000);
+}
+
+// ---------------------------------------------------------------------------------------
+// The share leaderboard: GET …/shares every 3 s (who brought viewers and buyers, and the
+// commission their orders earn; only orders that stand count).
+
+async function pollShares() {
+  if (!state.exists) return;
+  try {
+    const body = await hostApi("/shares");
+    renderShares(body.shares || []);
+  } catch (err) {
+    $("#sharesNote").textContent = errorText(err);
+  }
+}
+
+function renderShares(shares) {
+  const owed = shares.reduce((n, s) => n + (s.commission_cents || 0), 0);
+  $("#sharesNote").textContent = shares.length ? `${shares.length} · ${money(owed)} commission` : "";
+  const rows = shares.map((s) => el("tr", { dataset: { user: s.user?.id }, title: s.user?.id },
+    el("td", { class: "sh-sharer" }, s.user?.name || s.user?.id || "?"),
+    el("td", { class: "sh-visits" }, String(s.visits)),
+    el("td", { class: "sh-buyers" }, String(s.buyers)),
+    el("td", { class: "sh-orders" }, String(s.orders)),
+    el("td", { class: "sh-gmv" }, money(s.gmv_cents)),
+    el("td", { class: "sh-commission" }, money(s.commission_cents))));
+  if (!rows.length) {
+    rows.push(el("tr", {}, el("td", { colspan: 6, class: "empty" },
+      "Nobody has shared this show yet. Viewers get a link of their own from the Share button in the player.")));
+  }
+  $("#shareRows").replaceChildren(...rows);
 }
 
 function renderProductSelect() {
@@ -917,6 +1023,9 @@ function bindUi() {
   $("#productForm").addEventListener("submit", saveProduct);
   $("#productCancel").addEventListener("click", closeProductForm);
   $("#payForm").addEventListener("submit", savePay);
+  $("#settingsForm").addEventListener("submit", saveSettings);
+  $("#settingsForm").addEventListener("input", () => { state.settingsDirty = true; renderDescCount(); });
+  $("#startsClear").addEventListener("click", () => { $("#startsAt").value = ""; state.settingsDirty = true; $("#settingsSave").focus(); });
   $("#productSelect").addEventListener("change", suggestTiers);
   $("#addTier").addEventListener("click", addTier);
   $("#pinForm").addEventListener("input", validate);
@@ -936,6 +1045,7 @@ async function main() {
   bindUi();
   buildTiles();
   renderBag();
+  renderShares([]);
   $("#roomId").textContent = room;
   state.token = await identify();
   if (!state.token) {
@@ -963,6 +1073,8 @@ async function main() {
   }
   pollStats();
   setInterval(pollStats, STATS_EVERY_MS);
+  pollShares();
+  setInterval(pollShares, SHARES_EVERY_MS);
   setInterval(() => { renderPin(); renderModerated(); }, 500);
 }
 

@@ -34,16 +34,22 @@ export const STATE_WORDS = {
 };
 
 /**
- * The signed-in person's orders in every room.
+ * The signed-in person's orders in every room, and the personal channel `/ws/me` they come on.
  *
  * `onChange(order, before)` runs for every order that is new or changed (before is the
- * version known until then, or null); `onReady()` after each catch-up.
+ * version known until then, or null); `onReady()` after each catch-up; `onEvent(ev)` for
+ * every other event of the channel (`live`, `wallet`) and `onOpen()` each time it opens
+ * (the moment to catch up on what those events would have said). A page that shows no
+ * orders passes `orders: false`: the channel without the orders' catch-up.
  */
 export class MyOrders {
-  constructor({ token, onChange = () => {}, onReady = () => {} }) {
+  constructor({ token, orders = true, onChange = () => {}, onReady = () => {}, onEvent = () => {}, onOpen = () => {} }) {
     this.token = token;
+    this.withOrders = orders;
     this.onChange = onChange;
     this.onReady = onReady;
+    this.onEvent = onEvent;
+    this.onOpen = onOpen;
     this.orders = new Map(); // order id -> order
     this.next = null; // cursor of the next older page, null when there is none
     this.ready = false;
@@ -105,7 +111,8 @@ export class MyOrders {
       this.status = "online";
       // Catch up once the channel is open: a change made meanwhile comes one way or the
       // other, and the higher version wins, so nothing is missed and nothing goes back.
-      this._page(null);
+      if (this.withOrders) this._page(null);
+      this.onOpen();
     };
     ws.onmessage = (msg) => {
       if (this.ws !== ws) return;
@@ -113,6 +120,7 @@ export class MyOrders {
       try { events = JSON.parse(msg.data); } catch { return; }
       for (const ev of Array.isArray(events) ? events : [events]) {
         if (ev.t === "order" && ev.order) this.put(ev.order);
+        else if (ev.t !== "pong") this.onEvent(ev);
       }
     };
     ws.onclose = (ev) => { if (this.ws === ws) this._closed(ev.code); };

@@ -1,15 +1,20 @@
 // The player: /watch/{room}. Video, chat with a bullet screen, likes, the pinned sale, the
-// room's bag and my orders (from the server, live over /ws/me).
+// room's bag and my orders (from the server, live over /ws/me), Follow and Share; before the
+// show, a preview (countdown, "Remind me", the bag) that turns into the player by itself.
 import {
   $, el, api, money, moneyShort, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
-  RoomSocket, mergePin, fragmentToken, devToken, roomFromPath, gatheredOffer,
+  RoomSocket, mergePin, devToken, roomFromPath, gatheredOffer, signIn,
 } from "./client.js";
 import { MyOrders, STATE_WORDS, holds, payLeft, payWithinText, stateOf } from "./orders.js";
+import { askToNotify, followersText, remindedRooms, setFollow, setReminder, startsText } from "./social.js";
 
 const room = roomFromPath();
 const params = new URLSearchParams(location.search);
 const MAX_CHAT_LINES = 150;
 const MAX_BULLETS = 24;
+// A share link's code (`/watch/{room}?share=CODE`) goes on to the room's WebSocket: the
+// server credits the sharer with what this viewer buys (contract §9).
+const shareCode = params.get("share");
 
 const state = {
   me: null, // hello.you
@@ -32,6 +37,9 @@ const state = {
   tab: "bag",
   pinTitles: new Map(), // pin id -> product title (my orders name their pin)
   titles: new Map(), // "room\tproduct id" -> title, for orders made in other rooms
+  followBusy: false,
+  reminded: null, // before the show: whether I asked to be reminded (null: not known yet)
+  shareUrl: null, // my share link for this room, once asked for
 };
 
 // ---------------------------------------------------------------------------------------
@@ -90,13 +98,149 @@ function renderRoom() {
   document.title = `${r.title} · Live`;
   $("#roomTitle").textContent = r.title;
   $("#hostName").textContent = r.host?.name || "Host";
+  $("#hostFollowers").textContent = r.host?.followers === undefined ? "" : followersText(r.host.followers);
+  $("#fansSep").hidden = r.host?.followers === undefined;
   $("#hostAvatar").textContent = (r.host?.name || "?").slice(0, 1).toUpperCase();
   $("#posterAvatar").textContent = (r.host?.name || "?").slice(0, 1).toUpperCase();
   const badge = $("#statusBadge");
   badge.dataset.status = r.status;
   badge.textContent = { live: "LIVE", scheduled: "SOON", ended: "ENDED" }[r.status] || r.status;
   renderComposer();
+  renderPreview();
+  renderFollow();
   video.update();
+}
+
+// ---------------------------------------------------------------------------------------
+// Follow (the host), Remind me (of a scheduled show), Share (my link for this room).
+
+const unauthorized = () => notice(errorText({ code: "unauthorized" }, { anonymous: true }));
+
+function renderFollow() {
+  const host = state.room?.host;
+  const isMe = Boolean(state.me && host && state.me.id === host.id);
+  const following = Boolean(state.me?.follows_host);
+  for (const button of [$("#followBtn"), $("#pvFollow")]) {
+    button.hidden = !host?.id || isMe;
+    button.setAttribute("aria-pressed", following ? "true" : "false");
+    button.textContent = following ? "Following" : "Follow";
+    button.disabled = state.followBusy;
+  }
+  // Before the show the preview's own button stands beside the host: one Follow at a time.
+  if (previewing()) $("#followBtn").hidden = true;
+  $("#pvFollowers").textContent = followersText(host?.followers);
+}
+
+async function toggleFollow() {
+  const host = state.room?.host;
+  if (!host?.id) return;
+  if (!state.me) return unauthorized();
+  askToNotify(); // a click: the one moment a page may ask
+  state.followBusy = true;
+  renderFollow();
+  try {
+    const answer = await setFollow(host.id, !state.me.follows_host, state.token);
+    state.me = { ...state.me, follows_host: answer.following };
+    state.room = { ...state.room, host: { ...state.room.host, followers: answer.followers } };
+    announce(answer.following ? `You follow ${host.name}.` : `You no longer follow ${host.name}.`);
+  } catch (err) {
+    notice(errorText(err));
+  } finally {
+    state.followBusy = false;
+    renderRoom();
+  }
+}
+
+const previewing = () => state.room?.status === "scheduled" && !state.fatal;
+
+function renderPreview() {
+  const on = previewing();
+  $("#preview").hidden = !on;
+  $("#poster").dataset.preview = on ? "1" : "0";
+  document.body.dataset.preview = on ? "1" : "0";
+  if (!on) return;
+  const r = state.room;
+  const host = r.host?.name || "Host";
+  $("#pvAvatar").textContent = host.slice(0, 1).toUpperCase();
+  $("#pvHost").textContent = host;
+  $("#pvTitle").textContent = r.title;
+  $("#pvDesc").textContent = r.description || "";
+  $("#pvDesc").hidden = !r.description;
+  renderPreviewClock();
+  const remind = $("#pvRemind");
+  remind.setAttribute("aria-pressed", state.reminded ? "true" : "false");
+  remind.textContent = state.reminded ? "✓ Reminder set" : "Remind me";
+  // The bag, to look at before the show (buying opens when it starts).
+  $("#pvBagBox").hidden = state.bag.length === 0;
+  $("#pvBagCount").textContent = `(${state.bag.length})`;
+  $("#pvBag").replaceChildren(...state.bag.map((p) => el("li", { class: "pv-item", dataset: { product: p.id } },
+    el("img", { src: p.image_url || "/static/img/product.svg", alt: "", loading: "lazy" }),
+    el("span", { class: "pv-item-title" }, p.title),
+    el("span", { class: "pv-item-price" }, money(p.list_price_cents)))));
+}
+
+function renderPreviewClock() {
+  if (previewing()) $("#pvCountdown").textContent = startsText(state.room.starts_at_ms);
+}
+
+async function loadReminder() {
+  if (!state.token || state.reminded !== null || !previewing()) return;
+  try {
+    const rooms = await remindedRooms(state.token);
+    state.reminded = rooms.has(room);
+    renderPreview();
+  } catch {
+    // the button says "Remind me"; a tap sets it either way
+  }
+}
+
+async function toggleReminder() {
+  if (!state.me) return unauthorized();
+  askToNotify();
+  const button = $("#pvRemind");
+  button.disabled = true;
+  try {
+    const answer = await setReminder(room, !state.reminded, state.token);
+    state.reminded = answer.reminded;
+    notice(answer.reminded ? "Reminder set: you'll hear when the show starts." : "Reminder off.", { kind: "ok", ms: 3000 });
+  } catch (err) {
+    notice(err.code === "conflict" ? "The show is not scheduled any more." : errorText(err));
+  } finally {
+    button.disabled = false;
+    renderPreview();
+  }
+}
+
+async function share() {
+  if (!state.me) {
+    notice("Sign in to share: your link credits you with what your friends buy.");
+    return;
+  }
+  try {
+    if (!state.shareUrl) {
+      const answer = await api(`/api/rooms/${encodeURIComponent(room)}/shares`, { method: "POST", token: state.token });
+      state.shareUrl = answer.url;
+    }
+  } catch (err) {
+    notice(errorText(err));
+    return;
+  }
+  const url = state.shareUrl;
+  const title = state.room?.title || "Live shopping";
+  if (navigator.share) { // phones: the system's share sheet
+    try {
+      await navigator.share({ title, text: `${title}: live now`, url });
+      return;
+    } catch (err) {
+      if (err?.name === "AbortError") return; // the person closed the sheet
+    }
+  }
+  try {
+    await navigator.clipboard.writeText(url);
+    notice(`Link copied: ${url}`, { kind: "ok" });
+  } catch {
+    notice(`Copy this link to share: ${url}`, { kind: "ok", ms: 0 }); // no clipboard here: show it
+  }
 }
 
 function renderPoster() {
@@ -754,6 +898,7 @@ function renderBag() {
   $("#bagN").textContent = String(state.bag.length);
   $("#bagN").hidden = !state.bag.length;
   renderShelf();
+  renderPreview();
 }
 
 async function buyProduct(productId) {
@@ -1105,7 +1250,8 @@ function onEvent(ev) {
     case "room":
       if (state.room) {
         const was = state.room.status;
-        state.room = { ...state.room, status: ev.status, title: ev.title ?? state.room.title };
+        const { t, seq, ...changed } = ev; // the event carries the room's fields that changed
+        state.room = { ...state.room, ...changed, title: ev.title ?? state.room.title };
         if (was !== ev.status && ev.status === "live") banner("We're live!", "deal");
         if (was !== ev.status && ev.status === "ended") systemLine("The show has ended.");
         renderRoom();
@@ -1147,6 +1293,7 @@ function onHello(h) {
   renderRoom();
   renderPin();
   renderBag();
+  loadReminder();
 }
 
 function onMod(ev) {
@@ -1195,18 +1342,9 @@ function onStatus(status, detail) {
 // Start: who am I (fragment token, dev token, or anonymous), then connect.
 
 async function identify() {
-  const fromFragment = fragmentToken(`viewer.${room}`);
-  if (fromFragment) return fromFragment;
-  const wanted = params.get("name") || localStorage.getItem("live.name");
-  const name = (wanted || `Guest ${Math.floor(1000 + Math.random() * 9000)}`).slice(0, 32);
-  try {
-    const token = await devToken({ name, role: "viewer" });
-    state.dev = true;
-    localStorage.setItem("live.name", name);
-    return token;
-  } catch {
-    return null; // not a dev server: watch anonymously
-  }
+  const { token, dev } = await signIn(`viewer.${room}`);
+  state.dev = dev;
+  return token;
 }
 
 function bindUi() {
@@ -1214,6 +1352,11 @@ function bindUi() {
   $("#composer").addEventListener("submit", sendChat);
   $("#chatInput").addEventListener("input", renderCount);
   $("#like").addEventListener("click", tapLike);
+  $("#followBtn").addEventListener("click", toggleFollow);
+  $("#pvFollow").addEventListener("click", toggleFollow);
+  $("#pvRemind").addEventListener("click", toggleReminder);
+  $("#shareBtn").addEventListener("click", share);
+  setInterval(renderPreviewClock, 1000);
   $("#buy").addEventListener("click", buy);
   $("#product").addEventListener("click", toggleCard);
   $("#bulletsBtn").addEventListener("click", () => setBullets(!bulletsOn()));
@@ -1278,7 +1421,7 @@ let socket = null;
 function startSocket(token, since = null) {
   if (token !== state.token || !mine) startOrders(token);
   state.token = token;
-  socket = new RoomSocket(room, { token, onEvent, onStatus });
+  socket = new RoomSocket(room, { token, query: { share: shareCode }, onEvent, onStatus });
   socket.lastSeq = since;
   socket.connect();
   window.__live = {
