@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -104,6 +104,43 @@ def parse_since(raw: str | None) -> int | None:
     if not raw.isdigit() or len(raw) > 15:
         raise BadRequest("since must be a non-negative integer")
     return int(raw)
+
+
+async def read_frames(
+    websocket: WebSocket, conn: Connection, max_bytes: int, handle: Callable[[str | bytes], Awaitable[bool]]
+) -> int:
+    """Read a socket's frames until it closes, for room sockets and /ws/me alike; the close code.
+
+    A frame over ``max_bytes`` closes with 1009; ``handle`` answers every other one and returns
+    False when the client must be cut off for flooding (1008).
+    """
+    handled = 0
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code", closecodes.NORMAL))
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            size = len(data.encode()) if isinstance(data, str) else len(data)
+            if size > max_bytes:
+                err = TooLarge(f"frame is {size} bytes; at most {max_bytes}")
+                conn.push(_error_frame(err))
+                conn.close_soon(closecodes.TOO_BIG, "frame too big")
+                return closecodes.TOO_BIG
+            if not await handle(data):
+                conn.close_soon(closecodes.POLICY_FLOOD, "flooding after rate_limited")
+                return closecodes.POLICY_FLOOD
+            # receive() on a non-empty queue does not suspend: without this, one client's
+            # backlog of frames would hold the event loop until it is all answered. Every
+            # YIELD_EVERY frames, not every one: a buy or a post already suspends on Redis,
+            # and a yield per frame costs the grab path a loop turn each.
+            handled += 1
+            if handled % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+    except WebSocketDisconnect as exc:
+        return exc.code
 
 
 class Gateway:
@@ -258,34 +295,10 @@ class Gateway:
                     )
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection, hub: Any, guard: FloodGuard) -> int:
-        max_bytes = self._settings.frame_max_bytes
-        handled = 0
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return int(message.get("code", closecodes.NORMAL))
-                data = message.get("text")
-                if data is None:
-                    data = message.get("bytes") or b""
-                size = len(data.encode()) if isinstance(data, str) else len(data)
-                if size > max_bytes:
-                    err = TooLarge(f"frame is {size} bytes; at most {max_bytes}")
-                    conn.push(_error_frame(err))
-                    conn.close_soon(closecodes.TOO_BIG, "frame too big")
-                    return closecodes.TOO_BIG
-                if not await self._handle(data, conn, hub, guard):
-                    conn.close_soon(closecodes.POLICY_FLOOD, "flooding after rate_limited")
-                    return closecodes.POLICY_FLOOD
-                # receive() on a non-empty queue does not suspend: without this, one client's
-                # backlog of frames would hold the event loop until it is all answered. Every
-                # YIELD_EVERY frames, not every one: a buy or a post already suspends on Redis,
-                # and a yield per frame costs the grab path a loop turn each.
-                handled += 1
-                if handled % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        except WebSocketDisconnect as exc:
-            return exc.code
+        async def handle(data: str | bytes) -> bool:
+            return await self._handle(data, conn, hub, guard)
+
+        return await read_frames(websocket, conn, self._settings.frame_max_bytes, handle)
 
     async def _handle(self, data: str | bytes, conn: Connection, hub: Any, guard: FloodGuard) -> bool:
         """Answer one client frame. Returns False when the client must be cut off for flooding."""

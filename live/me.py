@@ -24,12 +24,12 @@ import contextlib
 import logging
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from live import closecodes
 from live.auth import Identity, verify_token
 from live.connection import Connection
-from live.gateway import YIELD_EVERY, raw_sender
+from live.gateway import raw_sender, read_frames
 from live.golive import GoLive
 from live.log_throttle import LogThrottle
 from live.me_feed import MeFeed
@@ -39,7 +39,7 @@ from live.social import SocialStore
 from live.store import now_ms
 from rooms import events
 from rooms.commands import REQUEST_ID_RE
-from rooms.errors import BadRequest, RateLimited, RoomError, TooLarge, Unauthorized, Unavailable
+from rooms.errors import BadRequest, RateLimited, RoomError, Unauthorized, Unavailable
 from rooms.flood import FloodGuard
 
 log = logging.getLogger("live.me")
@@ -256,38 +256,17 @@ class MeChannel:
                     await asyncio.wait_for(websocket.close(closecodes.TOO_SLOW, "too slow"), 0.5)
 
     async def _read_loop(self, websocket: WebSocket, conn: Connection, guard: FloodGuard) -> int:
-        max_bytes = self._settings.frame_max_bytes
-        handled = 0
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return int(message.get("code", closecodes.NORMAL))
-                data = message.get("text")
-                if data is None:
-                    data = message.get("bytes") or b""
-                size = len(data.encode()) if isinstance(data, str) else len(data)
-                if size > max_bytes:
-                    conn.push(error_frame(TooLarge(f"frame is {size} bytes; at most {max_bytes}")))
-                    conn.close_soon(closecodes.TOO_BIG, "frame too big")
-                    return closecodes.TOO_BIG
-                now = now_ms()
-                if not guard.admit(now):
-                    self._metrics.error("rate_limited")
-                    conn.push(
-                        error_frame(RateLimited("too many frames", retry_after_ms=guard.retry_after_ms()))
-                    )
-                    if guard.strike(now):
-                        conn.close_soon(closecodes.POLICY_FLOOD, "flooding after rate_limited")
-                        return closecodes.POLICY_FLOOD
-                else:
-                    reply = answer(data)
-                    if reply is not PONG:
-                        self._metrics.error("bad_request")
-                    conn.push(reply)
-                # As on room sockets: a backlog of frames must not hold the loop until it is all answered.
-                handled += 1
-                if handled % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        except WebSocketDisconnect as exc:
-            return exc.code
+        async def handle(data: str | bytes) -> bool:
+            """Answer one frame; False when the client keeps flooding after ``rate_limited``."""
+            now = now_ms()
+            if not guard.admit(now):
+                self._metrics.error("rate_limited")
+                conn.push(error_frame(RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())))
+                return not guard.strike(now)
+            reply = answer(data)
+            if reply is not PONG:
+                self._metrics.error("bad_request")
+            conn.push(reply)
+            return True
+
+        return await read_frames(websocket, conn, self._settings.frame_max_bytes, handle)
