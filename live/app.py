@@ -24,6 +24,8 @@ from starlette.staticfiles import StaticFiles
 from live.api import Api, error_response
 from live.cancellation import cancel_and_wait
 from live.closecodes_js import closecodes_js
+from live.drops import DropStore
+from live.drops_api import DropsApi
 from live.gateway import Gateway, KeepRawSend
 from live.hub import HubRegistry
 from live.me import MeChannel
@@ -45,12 +47,12 @@ WEB_DIR = Path(os.environ.get("LIVE_WEB_DIR", Path(__file__).resolve().parent.pa
 
 
 async def run_pin_timers(store: RoomStore, interval_s: float = 0.2) -> None:
-    """Let time act on pins of every room, also rooms nobody watches on this process."""
+    """Let time act on the pins and drops of every room, also rooms nobody watches on this process."""
     while True:
         try:
             for room in await store.due_pins(now_ms()):
-                figures = await store.tick_pin(room, now_ms())
-                await store.schedule_pin(room, figures.deadline_ms if figures else None)
+                tick = await store.tick_room(room, now_ms())
+                await store.schedule_pin(room, tick.deadline_ms)
         except RedisError as err:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
@@ -81,11 +83,13 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     store = RoomStore(redis, settings)
     hubs = HubRegistry(store, reader_redis, settings, metrics)
-    gateway = Gateway(store, hubs, settings, metrics)
+    drops = DropStore(store)
+    gateway = Gateway(store, hubs, settings, metrics, drops)
     me = MeChannel(settings, metrics, store.social)  # /ws/me: one Pub/Sub subscriber per process
     my_orders = MyOrders(redis, settings)
     social = SocialApi(store.social, settings)
     shares = Shares(redis, settings)
+    drops_api = DropsApi(drops, settings)
     video = _load_video(settings)
     api = Api(store, settings, video, metrics)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
@@ -159,6 +163,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/me/reminders", social.my_reminders, methods=["GET"]),
         Route("/api/rooms/{room}/shares", shares.endpoint, methods=["GET", "POST"]),
         Route("/api/me/commissions", shares.mine, methods=["GET"]),
+        Route("/api/rooms/{room}/drops", drops_api.endpoint, methods=["GET", "POST"]),
+        Route("/api/rooms/{room}/drops/{drop}", drops_api.one, methods=["GET"]),
+        Route("/api/me/wallet", drops_api.wallet, methods=["GET"]),
+        Route("/api/me/coupons", drops_api.coupons, methods=["GET"]),
         Route("/api/webhooks/deliveries", deliveries.endpoint, methods=["GET"]),
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),

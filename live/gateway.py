@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from live import closecodes
 from live.auth import Identity, Role, verify_token
 from live.connection import Connection
+from live.drops import DropStore
 from live.hub import HubRegistry
 from live.metrics import Metrics
 from live.settings import Settings
@@ -24,7 +25,15 @@ from live.shares import Shares
 from live.store import RoomStore, Snapshot, now_ms
 from rooms import events
 from rooms.chat import normalize_chat_text
-from rooms.commands import BuyCommand, ChatCommand, CommandError, LikeCommand, PingCommand, parse_command
+from rooms.commands import (
+    BuyCommand,
+    ChatCommand,
+    CommandError,
+    GrabCommand,
+    LikeCommand,
+    PingCommand,
+    parse_command,
+)
 from rooms.errors import (
     BadRequest,
     Banned,
@@ -144,8 +153,11 @@ async def read_frames(
 
 
 class Gateway:
-    def __init__(self, store: RoomStore, hubs: HubRegistry, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, store: RoomStore, hubs: HubRegistry, settings: Settings, metrics: Metrics, drops: DropStore
+    ) -> None:
         self._store = store
+        self._drops = drops
         self._hubs = hubs
         self._settings = settings
         self._metrics = metrics
@@ -323,9 +335,9 @@ class Gateway:
                 conn.push('[{"t":"pong"}]')
                 return True
             if conn.identity is None:
-                raise Unauthorized("sign in to chat, like or buy")
+                raise Unauthorized("sign in to chat, like, buy or grab")
             if conn.identity.role is Role.SERVICE:
-                raise Forbidden("a service token cannot chat, like or buy")
+                raise Forbidden("a service token cannot chat, like, buy or grab")
             if isinstance(cmd, ChatCommand):
                 text = normalize_chat_text(cmd.text)
                 seq = await self._store.post_chat(conn.room, conn.identity, text, now)
@@ -335,11 +347,21 @@ class Gateway:
                 hub.add_likes(cmd.n)
             elif isinstance(cmd, BuyCommand):
                 order = await self._store.buy(
-                    conn.room, conn.identity, cmd.pin, cmd.qty, cmd.id, now, product=cmd.product
+                    conn.room,
+                    conn.identity,
+                    cmd.pin,
+                    cmd.qty,
+                    cmd.id,
+                    now,
+                    product=cmd.product,
+                    coupon=cmd.coupon,
                 )
                 conn.push(f'[{{"t":"ack","id":"{cmd.id}","order":{order}}}]')
                 if '"version":1,' in order:  # a new order (a replay may be further along)
                     self._metrics.order("reserved" if '"state":"reserved"' in order else "confirmed")
+            elif isinstance(cmd, GrabCommand):
+                grab = await self._drops.grab(conn.room, conn.identity, cmd.drop, cmd.id, now)
+                conn.push(f'[{{"t":"ack","id":"{cmd.id}",{grab.part}}}]')
         except RoomError as err:
             self._metrics.error(err.code)
             conn.push(_error_frame(err, request_id))

@@ -78,7 +78,7 @@ class RoomHub:
         self._joins_wake = asyncio.Event()  # a join waits for its backlog
         self._pending_likes = 0
         self._bag_v = 0  # the bag stock version the poller last saw (store.room_figures)
-        self._pin_deadline_ms: int | None = None  # when time next acts on the pin (None: not known yet)
+        self._pin_deadline_ms: int | None = None  # when time next acts on the pin or drop (None: not known)
         self._last_flush_ms = 0.0  # how long the last fan-out held the event loop
         self._idle_since: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -297,10 +297,12 @@ class RoomHub:
                 feed.offer("viewers", viewers, events.Viewers(viewers))
                 feed.offer("likes", likes_total, events.Likes(likes_total))
                 self._bag_v = polled.bag_v
-                # No pin, or an ended one: only a new pin (its own script) changes that.
-                self._pin_deadline_ms = figures.deadline_ms if figures else None
-                if figures is None or figures.deadline_ms is None:
-                    self._pin_deadline_ms = NEVER_MS
+                # No pin or drop running: only a new one (its own script) gives time work here.
+                deadline = polled.tick.deadline_ms
+                self._pin_deadline_ms = NEVER_MS if deadline is None else deadline
+                drop = polled.tick.drop
+                if drop is not None and drop.running:
+                    feed.offer("drop_left", (drop.drop, drop.left), events.DropLeft(drop.drop, drop.left))
                 # A slot per product: a newer count supersedes an unsent one, and one already sent
                 # is not sent again (the feed's rule), so only the counts that changed go out.
                 for product, left in (polled.bag_left or {}).items():

@@ -218,6 +218,34 @@ class RoomKeys:
         """Hash ``<sharer>:<buyer>`` -> the buyer's standing orders through the sharer (``buyers``)."""
         return self._k("share_buyers")
 
+    @property
+    def drop(self) -> str:
+        """Hash: the room's current drop (or its last one, ended), field by field (grab.lua)."""
+        return self._k("drop")
+
+    @property
+    def drops(self) -> str:
+        """Hash drop id -> the drop's JSON as it ended, for drops that have ended."""
+        return self._k("drops")
+
+    def drop_grabs(self, drop: str) -> str:
+        """Hash user -> the user's grab of ``drop`` as JSON (one each); ``r:<user>:<request id>`` -> 1."""
+        return self._k(f"drop_grabs:{drop}")
+
+    def drop_grabbers(self, drop: str) -> str:
+        """List of the users who grabbed ``drop``, in grab order (who got what, paged)."""
+        return self._k(f"drop_grabbers:{drop}")
+
+    @property
+    def coupons(self) -> str:
+        """Hash coupon id -> coupon JSON (owner, value, minimum, expiry, the order using it or null)."""
+        return self._k("coupons")
+
+    @property
+    def chatters(self) -> str:
+        """Set of users who posted in this show (a drop's ``chat`` task)."""
+        return self._k("chatters")
+
     def hooks_claim_keys(self) -> list[str]:
         return [self.meta, self.hooks, self.hooks_due, self.hooks_attempts, self.hooks_born]
 
@@ -252,7 +280,14 @@ class RoomKeys:
             self.attributions,
             self.share_board,
             self.share_buyers,
+            self.drop,
+            self.drops,
+            self.coupons,
+            self.chatters,
         ]
+
+    def grab_keys(self, drop: str) -> list[str]:
+        return [*self.sale_keys(), self.drop_grabs(drop), self.drop_grabbers(drop)]
 
     def share_visit_keys(self) -> list[str]:
         return [self.shares, self.attributions, self.share_board]
@@ -268,6 +303,7 @@ class RoomKeys:
             self.user(user),
             self.pin,
             self.posters,
+            self.chatters,
         ]
 
     def moderate_keys(self) -> list[str]:
@@ -286,6 +322,7 @@ class RoomKeys:
             self.products,
             self.product_stock,
             self.product_order,
+            self.drop,
         ]
 
 
@@ -338,6 +375,20 @@ def user_orders(prefix: str, user: str) -> str:
 def user_shares(prefix: str, user: str) -> str:
     """Sorted set room -> ms: the rooms a user made a share code in (``GET /api/me/commissions``)."""
     return f"{prefix}{{user:{user}}}:shares"
+
+
+def user_grabs(prefix: str, user: str) -> str:
+    """Sorted set "<room>\\t<drop>" -> ms: the drops a user tried to grab, written before each grab.
+
+    Written ahead of grab.lua in the same pipeline, so a grab that Redis took is always found from
+    the user's side (``GET /api/me/coupons``, and the wallet's repair of a credit a crash cut off).
+    """
+    return f"{prefix}{{user:{user}}}:grabs"
+
+
+def user_wallet(prefix: str, user: str) -> str:
+    """Hash ``cents`` -> balance, "<room>\\t<drop>" -> envelope entry JSON (wallet_credit.lua)."""
+    return f"{prefix}{{user:{user}}}:wallet"
 
 
 def me_channel(prefix: str, user: str = "") -> str:

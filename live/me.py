@@ -1,7 +1,8 @@
 """The personal channel ``/ws/me?token=…`` (contract §8): a signed-in user's own order changes.
 
 Every order change is PUBLISHed by the Lua script that made it on its buyer's channel
-``{prefix}me:<user id>``, the order JSON alone. ``MeFeed`` (live/me_feed.py) keeps this process
+``{prefix}me:<user id>``, the order JSON alone; a wallet change (wallet_credit.lua) is published
+there too, as the ``wallet`` event itself. ``MeFeed`` (live/me_feed.py) keeps this process
 subscribed to the channels of the users who have a socket here, and nothing else; each message
 becomes one frame, built once however many tabs the user has open.
 
@@ -59,8 +60,17 @@ def error_frame(err: RoomError, request_id: str | None = None) -> str:
     return "[" + events.encode_event(event).decode() + "]"
 
 
+EVENT_START = '{"t":"'
+
+
 def order_frame(order_json: str) -> str:
-    """The ``order`` event for an order as the scripts publish it (already JSON: spliced, not re-encoded)."""
+    """The frame for a message as the scripts publish it (already JSON: spliced, not re-encoded).
+
+    An order is published bare and becomes an ``order`` event; anything else a script publishes
+    (``wallet``) is already an event with its ``t``, and goes out as it is.
+    """
+    if order_json.startswith(EVENT_START):
+        return "[" + order_json + "]"
     return '[{"t":"order","order":' + order_json + "}]"
 
 
@@ -129,7 +139,7 @@ class MeChannel:
         if order_json is None:
             left_out = _bad_message_log.allow(asyncio.get_running_loop().time())
             if left_out is not None:
-                log.warning("me: not an order JSON object: %.80r (%d more left out)", message, left_out)
+                log.warning("me: not a JSON object: %.80r (%d more left out)", message, left_out)
             return 0
         return self.push(user, order_frame(order_json))
 

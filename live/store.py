@@ -68,6 +68,7 @@ class Snapshot:
     bag_json: str = "[]"  # the bag's products, as a JSON array
     followers: int = 0  # of the room's host
     follows_host: bool = False  # the user the snapshot was read for follows the host
+    drop_json: str | None = None  # the room's current drop, or its last one (ended)
 
     @property
     def seq(self) -> int:
@@ -97,6 +98,7 @@ class Snapshot:
             b'"room":' + orjson.dumps(self.room(room_id)),
             b'"pin":' + (self.pin_json.encode() if self.pin_json else b"null"),
             b'"bag":' + self.bag_json.encode(),
+            b'"drop":' + (self.drop_json.encode() if self.drop_json else b"null"),
             b'"chat":[' + ",".join(self.chat).encode() + b"]",
             b'"viewers":' + str(self.viewers).encode(),
             b'"likes":' + self.meta.get("likes", "0").encode(),
@@ -131,14 +133,36 @@ def fresh_viewers(reports: dict[str, str], now: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class DropFigures:
+    """A running drop's figures, returned by every tick (feeds the ephemeral ``drop_left``)."""
+
+    drop: str
+    left: int
+    running: bool  # False: this tick ended it (its drop_end is in the stream)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What one tick of time found: the pin's and the drop's figures, and when time must act next."""
+
+    pin: PinFigures | None
+    drop: DropFigures | None
+    deadline_ms: int | None  # the pin's or the drop's next deadline, whichever is sooner
+
+
+@dataclass(frozen=True, slots=True)
 class RoomFigures:
-    """What a hub's poller refreshes: viewers, likes, the pin's figures, the bag's stock."""
+    """What a hub's poller refreshes: viewers, likes, the pin's and drop's figures, the bag's stock."""
 
     viewers: int
     likes: int
-    pin: PinFigures | None
+    tick: Tick
     bag_v: int  # the bag's stock version: pass it back to be told only of changes
     bag_left: dict[str, int] | None  # product -> units left; None when unchanged since bag_v
+
+    @property
+    def pin(self) -> PinFigures | None:
+        return self.tick.pin
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -163,6 +187,13 @@ class ScheduledCursor:
 class RoomsPage:
     rooms: list[dict[str, Any]]
     next: str | None  # the cursor of the following page; None on the last
+
+
+def _tick(reply: list[Any]) -> Tick:
+    """pin_tick.lua's answer."""
+    deadlines = [d for d in (int(reply[6]), int(reply[11])) if d >= 0]
+    drop = DropFigures(str(reply[9]), int(reply[10]), int(reply[11]) >= 0) if reply[9] else None
+    return Tick(_pin_figures(reply), drop, min(deadlines) if deadlines else None)
 
 
 def _pin_figures(reply: list[Any]) -> PinFigures | None:
@@ -373,6 +404,7 @@ class RoomStore:
             pin_json=reply[6] or None,
             viewers=int(reply[7]),
             bag_json=str(reply[8]),
+            drop_json=reply[9] or None,
             followers=followers,
             follows_host=follows_host,
         )
@@ -571,8 +603,12 @@ class RoomStore:
         return str(reply[2])
 
     async def tick_pin(self, room: str, now: int) -> PinFigures | None:
-        """Let time act on the room's pin; return its live figures (None without a pin)."""
-        return _pin_figures(await self.run_sale_script(self.scripts.pin_tick, room, now, [-1]))
+        """Let time act on the room's pin (and drop); return the pin's live figures (None without a pin)."""
+        return (await self.tick_room(room, now)).pin
+
+    async def tick_room(self, room: str, now: int) -> Tick:
+        """Let time act on the room's pin and drop; what it found and when to come back."""
+        return _tick(await self.run_sale_script(self.scripts.pin_tick, room, now, [-1]))
 
     async def room_figures(
         self, room: str, node: str, local_viewers: int, now: int, bag_v: int = -1, due: bool = True
@@ -598,7 +634,7 @@ class RoomStore:
         tick = check(tick)
         flat = tick[8]
         bag = {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)} if flat else None
-        return RoomFigures(int(report[0]), int(report[1]), _pin_figures(tick), int(tick[7]), bag)
+        return RoomFigures(int(report[0]), int(report[1]), _tick(tick), int(tick[7]), bag)
 
     async def schedule_pin(self, room: str, deadline_ms: int | None) -> None:
         """Keep the service-wide timer of pins that time must act on (start, end)."""
@@ -622,9 +658,10 @@ class RoomStore:
         *,
         product: str | None = None,
         name: str | None = None,
+        coupon: str | None = None,
     ) -> str:
         """Take an order from the pin, or from the bag's ``product``; return its JSON as stored
-        (with ``refund_cents`` once one is owed).
+        (with ``refund_cents`` once one is owed). ``coupon``: one of the buyer's coupons to apply.
 
         The order records the buyer's display name (``name``, default the identity's) for the
         host's panel. The order is handed on as the JSON the script recorded: the ack splices it
@@ -643,7 +680,7 @@ class RoomStore:
         reply = await self.batcher.call(
             script,
             k.sale_keys(),
-            [*self.sale_head(room, now), who.id, item, qty, request_id, order_id, name_json],
+            [*self.sale_head(room, now), who.id, item, qty, request_id, order_id, name_json, coupon or ""],
             before,
         )
         if not (

@@ -35,6 +35,13 @@ class BuyCommand:
     pin: str | None
     qty: int
     product: str | None = None
+    coupon: str | None = None  # a coupon of mine to take off the order's total (contract §10)
+
+
+@dataclass(frozen=True, slots=True)
+class GrabCommand:
+    id: str
+    drop: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,7 @@ class PingCommand:
     pass
 
 
-Command = ChatCommand | LikeCommand | BuyCommand | PingCommand
+Command = ChatCommand | LikeCommand | BuyCommand | GrabCommand | PingCommand
 
 
 class CommandError(RoomError):
@@ -99,9 +106,18 @@ def _parse_object(obj: dict[str, object]) -> Command:
         if not isinstance(item, str) or not ITEM_ID_RE.fullmatch(item):
             raise BadRequest(f"{field} must be 1-64 of [A-Za-z0-9_-]")
         qty = int_field(obj, "qty", 1, MAX_QTY)
+        coupon = obj.get("coupon")
+        if coupon is not None and not (isinstance(coupon, str) and ITEM_ID_RE.fullmatch(coupon)):
+            raise BadRequest("coupon must be 1-64 of [A-Za-z0-9_-]")
         if pin is not None:
-            return BuyCommand(request_id, item, qty)
-        return BuyCommand(request_id, None, qty, product=item)
+            return BuyCommand(request_id, item, qty, coupon=coupon)
+        return BuyCommand(request_id, None, qty, product=item, coupon=coupon)
+    if kind == "grab":
+        request_id = _request_id(obj)
+        drop = obj.get("drop")
+        if not isinstance(drop, str) or not ITEM_ID_RE.fullmatch(drop):
+            raise BadRequest("drop must be 1-64 of [A-Za-z0-9_-]")
+        return GrabCommand(request_id, drop)
     if kind == "ping":
         return PingCommand()
     if not isinstance(kind, str):

@@ -93,6 +93,26 @@ class NoSuchProduct(RoomError):
     code, status = "no_such_product", 404
 
 
+class NoSuchDrop(RoomError):
+    code, status = "no_such_drop", 404
+
+
+class Gone(RoomError):
+    """v1.1: every unit of the drop was taken."""
+
+    code, status = "gone", 409
+
+
+class TaskRequired(RoomError):
+    """v1.1: the drop asks the grabber to follow the host or to have posted; the message says which."""
+
+    code, status = "task_required", 403
+
+
+class CouponInvalid(RoomError):
+    code, status = "coupon_invalid", 409
+
+
 class MethodNotAllowed(RoomError):
     """A known path asked with a method it does not take (the contract is silent; docs/protocol.md)."""
 
@@ -126,6 +146,10 @@ ERRORS_BY_CODE: dict[str, type[RoomError]] = {
         LimitReached,
         NotLive,
         NoSuchProduct,
+        NoSuchDrop,
+        Gone,
+        TaskRequired,
+        CouponInvalid,
         MethodNotAllowed,
         Unavailable,
     )

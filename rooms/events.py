@@ -65,6 +65,13 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class DropLeft:
+    drop: str
+    left: int
+    t: Literal["drop_left"] = "drop_left"
+
+
+@dataclass(frozen=True, slots=True)
 class Error:
     code: str
     message: str
@@ -80,7 +87,21 @@ class Error:
         return out
 
 
-DURABLE = frozenset({"chat", "chat_deleted", "pin", "price", "sold_out", "pin_end", "room", "mod", "product"})
+DURABLE = frozenset(
+    {
+        "chat",
+        "chat_deleted",
+        "pin",
+        "price",
+        "sold_out",
+        "pin_end",
+        "room",
+        "mod",
+        "product",
+        "drop",
+        "drop_end",
+    }
+)
 
 
 def encode_event(event: object) -> bytes:

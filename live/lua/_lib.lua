@@ -10,6 +10,12 @@ local function emit(meta, events, maxlen, body)
   return seq, ev
 end
 
+-- Lua 5.1 turns -(0) into -0, which Redis refuses as an integer: counts that may be 0 move by this.
+local function times(sign, n)
+  if n == 0 then return 0 end
+  return sign * n
+end
+
 local function fail(code, message, retry_after_ms)
   return {'err', code, message, retry_after_ms or -1}
 end
@@ -45,7 +51,7 @@ local function sale_context()
     requests = KEYS[11], buyers = KEYS[12], products = KEYS[13], product_stock = KEYS[14],
     product_order = KEYS[15], bag_bought = KEYS[16], product_waiting = KEYS[17], expiry = KEYS[18],
     hooks = KEYS[19], hooks_due = KEYS[20], attributions = KEYS[21], share_board = KEYS[22],
-    share_buyers = KEYS[23]}
+    share_buyers = KEYS[23], drop = KEYS[24], drops = KEYS[25], coupons = KEYS[26], chatters = KEYS[27]}
   NOW, MAXLEN, HOOKS, ROOM, ME = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4], ARGV[5]
 end
 
@@ -116,8 +122,8 @@ end
 local function share_count(sharer, buyer, sign, total, commission)
   local b = K.share_board
   redis.call('HINCRBY', b, 'orders:' .. sharer, sign)
-  redis.call('HINCRBY', b, 'gmv:' .. sharer, sign * total)
-  redis.call('HINCRBY', b, 'commission:' .. sharer, sign * commission)
+  redis.call('HINCRBY', b, 'gmv:' .. sharer, times(sign, total))
+  redis.call('HINCRBY', b, 'commission:' .. sharer, times(sign, commission))
   local standing = redis.call('HINCRBY', K.share_buyers, sharer .. ':' .. buyer, sign)
   if (sign > 0 and standing == 1) or (sign < 0 and standing == 0) then
     redis.call('HINCRBY', b, 'buyers:' .. sharer, sign)
@@ -142,21 +148,60 @@ local function share_void(order)
   return (string.gsub(order, '"commission_cents":%d+', '"commission_cents":0', 1))
 end
 
+-- Coupons (contract §10). The stored JSON ends with "order": the order using it, or null.
+-- The cents a coupon takes off an order of `gross` cents by `user`, or nil and the refusal.
+local function coupon_discount(user, coupon_id, gross)
+  if coupon_id == '' then return 0 end
+  local c = redis.call('HGET', K.coupons, coupon_id)
+  if not c or order_field(c, 'user') ~= user then
+    return nil, fail('coupon_invalid', 'no coupon ' .. coupon_id .. ' of yours in this room')
+  end
+  if order_field(c, 'order') ~= 'null' then return nil, fail('coupon_invalid', 'that coupon is already used') end
+  if tonumber(order_field(c, 'expires_at_ms')) <= NOW then
+    return nil, fail('coupon_invalid', 'that coupon has expired')
+  end
+  local min_spend = tonumber(order_field(c, 'min_spend_cents'))
+  if gross < min_spend then
+    return nil, fail('coupon_invalid', 'that coupon needs an order of at least ' .. min_spend .. ' cents')
+  end
+  return math.min(tonumber(order_field(c, 'value_cents')), gross)
+end
+
+local function coupon_set_order(coupon_id, order_json)
+  local c = redis.call('HGET', K.coupons, coupon_id)
+  if not c then return end
+  c = string.gsub(c, '"order":[^}]*}$', '"order":' .. order_json .. '}')
+  redis.call('HSET', K.coupons, coupon_id, c)
+end
+
+-- A cancelled or expired order's coupon is usable again (until it expires).
+local function coupon_release(order)
+  local coupon_id = string.match(order, '"coupon":"([^"]*)"')
+  if coupon_id then coupon_set_order(coupon_id, 'null') end
+end
+
 -- Take a new order (the stock is already counted out); born reserved when the room asks for payment.
 -- room: the meta fields {status, pay_within_s, commission_bp} the caller read.
+-- coupon_id ('' for none) and discount: checked by the caller with coupon_discount.
 local function order_record(order_id, request_key, user, pin_id, product, qty, price, tier, title_json, name_json,
-    room)
+    room, coupon_id, discount)
   local state, pay_by = 'confirmed', 'null'
   local pay_within_s = tonumber(room[2] or '0')
   if pay_within_s > 0 then
     state, pay_by = 'reserved', NOW + pay_within_s * 1000
   end
   local function q(v) if v then return '"' .. v .. '"' end return 'null' end
-  local total = price * qty
+  discount = discount or 0
+  local total = price * qty - discount
+  local coupon = ''
+  if coupon_id and coupon_id ~= '' then
+    coupon = ',"coupon":"' .. coupon_id .. '","discount_cents":' .. discount
+    coupon_set_order(coupon_id, '"' .. order_id .. '"')
+  end
   local order = '{"id":"' .. order_id .. '","room":"' .. ROOM .. '","pin":' .. q(pin_id) ..
     ',"product":' .. q(product) .. ',"user":"' .. user .. '","qty":' .. qty ..
     ',"unit_price_cents":' .. price .. ',"total_cents":' .. total .. ',"tier":' .. (tier or 'null') ..
-    ',"ts_ms":' .. NOW .. ',"state":"' .. state .. '","pay_by_ms":' .. pay_by .. ',"version":1' ..
+    ',"ts_ms":' .. NOW .. ',"state":"' .. state .. '","pay_by_ms":' .. pay_by .. ',"version":1' .. coupon ..
     share_field(user, total, tonumber(room[3] or '0')) .. ',"title":' .. title_json .. ',"name":' .. name_json .. '}'
   redis.call('HSET', K.orders, order_id, order)
   redis.call('RPUSH', K.order_ids, order_id)
@@ -164,7 +209,7 @@ local function order_record(order_id, request_key, user, pin_id, product, qty, p
   redis.call('HINCRBY', K.meta, 'orders', 1)
   redis.call('HINCRBY', K.meta, 'orders_' .. state, 1)
   redis.call('HINCRBY', K.meta, 'units', qty)
-  redis.call('HINCRBY', K.meta, 'gmv_cents', price * qty)
+  redis.call('HINCRBY', K.meta, 'gmv_cents', total)
   redis.call('SADD', K.buyers, user)
   if state == 'reserved' then
     redis.call('ZADD', K.expiry, pay_by, order_id)
@@ -202,11 +247,11 @@ local function order_release(oid, order)
   if pin_id == 'null' then pin_id = nil end
   if product == 'null' then product = nil end
   redis.call('HINCRBY', K.meta, 'units', -qty)
-  redis.call('HINCRBY', K.meta, 'gmv_cents', -tonumber(order_field(order, 'total_cents')))
+  redis.call('HINCRBY', K.meta, 'gmv_cents', times(-1, tonumber(order_field(order, 'total_cents'))))
   local refund = redis.call('HGET', K.refunds, oid)
   if refund then  -- an order that does not stay is owed nothing
     redis.call('HDEL', K.refunds, oid)
-    redis.call('HINCRBY', K.meta, 'refund_cents', -tonumber(refund))
+    redis.call('HINCRBY', K.meta, 'refund_cents', times(-1, tonumber(refund)))
   end
   if not pin_id then
     bag_changed(product, qty)
@@ -235,7 +280,10 @@ end
 
 -- Move a reserved order to confirmed, cancelled or expired: exactly once, units back when it goes.
 local function order_leave_reserved(oid, order, state)
-  if state ~= 'confirmed' then order = share_void(order) end
+  if state ~= 'confirmed' then
+    order = share_void(order)
+    coupon_release(order)
+  end
   order = order_set_state(oid, order, state)
   redis.call('HINCRBY', K.meta, 'orders_reserved', -1)
   redis.call('HINCRBY', K.meta, 'orders_' .. state, 1)
@@ -260,8 +308,9 @@ local function end_pin()
       local o = redis.call('HGET', K.orders, oid)
       local unit, qty = tonumber(order_field(o, 'unit_price_cents')), tonumber(order_field(o, 'qty'))
       local state = order_field(o, 'state')
-      if unit > final and (state == 'reserved' or state == 'confirmed') then
-        local refund = (unit - final) * qty
+      -- Never more than the buyer paid: a coupon may have taken the total below the final price.
+      local refund = math.min((unit - final) * qty, tonumber(order_field(o, 'total_cents')))
+      if refund > 0 and (state == 'reserved' or state == 'confirmed') then
         redis.call('HSET', K.refunds, oid, refund)
         redis.call('HINCRBY', K.meta, 'refund_cents', refund)
         o = order_set_state(oid, o, state)  -- the refund is a change: version + 1
@@ -280,4 +329,50 @@ local function end_pin()
     '{"t":"pin_end","pin":"' .. id .. '","sold":' .. sold .. ',"final_price_cents":' .. final .. '}')
   hook('pin.ended', '{"pin":' .. body .. '}')
   return seq
+end
+
+-- Drops (contract §10). K.drop holds the room's current drop field by field, or its last one once
+-- ended; an ended drop is also archived as JSON in K.drops. One drop runs at a time.
+local function drop_json(state)
+  local f = redis.call('HGETALL', K.drop)
+  local h = {}
+  for i = 1, #f, 2 do h[f[i]] = f[i + 1] end
+  local head = '{"id":"' .. h.id .. '","kind":"' .. h.kind .. '","count":' .. h.count .. ',"left":' .. h.left
+  local money
+  if h.kind == 'coupon' then
+    money = ',"value_cents":' .. h.value_cents .. ',"min_spend_cents":' .. h.min_spend_cents ..
+      ',"valid_s":' .. h.valid_s
+  else
+    money = ',"total_cents":' .. h.total_cents .. ',"left_cents":' .. h.left_cents
+  end
+  return head .. money .. ',"ends_at_ms":' .. h.ends_at_ms .. ',"task":"' .. h.task .. '","state":"' ..
+    (state or h.state) .. '","claimed":' .. (tonumber(h.count) - tonumber(h.left)) .. ',"created_ms":' ..
+    h.created_ms .. '}'
+end
+
+-- End the current drop exactly once (all taken, its window closed, or the show ended): archive it,
+-- emit drop_end, tell the shop. Returns the drop_end seq, or 0 when there was nothing to end.
+local function end_drop()
+  local f = redis.call('HMGET', K.drop, 'id', 'state', 'count', 'left')
+  if not f[1] or f[2] == 'ended' then return 0 end
+  redis.call('HSET', K.drop, 'state', 'ended', 'ended_at_ms', NOW)
+  local body = drop_json('ended')
+  redis.call('HSET', K.drops, f[1], body)
+  local seq = emit(K.meta, K.events, MAXLEN, '{"t":"drop_end","drop":"' .. f[1] .. '","claimed":' ..
+    (tonumber(f[3]) - tonumber(f[4])) .. '}')
+  hook('drop.ended', '{"drop":' .. body .. '}')
+  return seq
+end
+
+-- Let time act on the current drop: past its window it ends. Returns id, left and the deadline
+-- (-1 once ended) of a drop that was running, or '', 0, -1.
+local function tick_drop()
+  local f = redis.call('HMGET', K.drop, 'id', 'state', 'ends_at_ms', 'left')
+  if not f[1] or f[2] == 'ended' then return '', 0, -1 end
+  local ends_at = tonumber(f[3])
+  if NOW >= ends_at then
+    end_drop()
+    return f[1], tonumber(f[4]), -1
+  end
+  return f[1], tonumber(f[4]), ends_at
 end

@@ -1,11 +1,13 @@
 -- Take an order from the pinned flash sale atomically: idempotency, room and pin window, per-user
 -- limit, stock, tier price, record (reserved when the room asks for payment).
 -- KEYS: RoomKeys.sale_keys()   ARGV: head (_lib.lua) user pin_id qty request_id order_id name_json
+--   coupon ('' for none: contract §10)
 -- Answers {'ok', order JSON, replayed (0|1), refund cents} or an error.
 -- The hottest script of a flash sale: every read of the pin is one HMGET.
 sale_context()
 local user, pin_id, qty = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local request_key, order_id, name_json = user .. ':' .. ARGV[9], ARGV[10], ARGV[11]
+local coupon_id = ARGV[12] or ''
 
 local earlier = order_replay(request_key)
 if earlier then return earlier end
@@ -29,11 +31,14 @@ if had + qty > limit then
   return fail('limit_reached', 'at most ' .. limit .. ' per person; you have ' .. had)
 end
 if qty > left then return fail('sold_out', 'only ' .. left .. ' left') end
+local price = tonumber(f[7])
+local discount, refused = coupon_discount(user, coupon_id, price * qty)
+if refused then return refused end
 
 redis.call('HINCRBY', K.pin, 'stock_left', -qty)
 redis.call('HINCRBY', K.bought, user, qty)
-local order = order_record(order_id, request_key, user, pin_id, f[9] or nil, qty, tonumber(f[7]), f[8],
-  f[10] or 'null', name_json, room)
+local order = order_record(order_id, request_key, user, pin_id, f[9] or nil, qty, price, f[8],
+  f[10] or 'null', name_json, room, coupon_id, discount)
 redis.call('RPUSH', K.pin_orders, order_id)
 if left - qty == 0 then
   redis.call('HSET', K.pin, 'state', 'sold_out')

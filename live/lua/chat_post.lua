@@ -1,9 +1,10 @@
 -- Decide one chat post atomically: ban, mute, slow mode, rate limit, duplicate, then
 -- seq + append; and count it toward the current pin's price tiers in the same step.
--- KEYS: meta events recent mutes bans rate user pin posters
+-- The poster joins the show's chatters (a drop's "chat" task).
+-- KEYS: meta events recent mutes bans rate user pin posters chatters
 -- ARGV: now user role digest body rate_posts rate_window_ms dup_window_ms maxlen recent_n
-local meta, events, recent, mutes, bans, rate, user_h, pin, posters =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local meta, events, recent, mutes, bans, rate, user_h, pin, posters, chatters =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local now, user, role, digest, body = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local rate_posts, rate_window, dup_window = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local maxlen, recent_n = tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -55,6 +56,7 @@ end
 redis.call('HSET', user_h, 'last_ms', now, dup_field, now)
 redis.call('PEXPIRE', user_h, math.max(dup_window, slow_ms, 1000))
 redis.call('HINCRBY', meta, 'chat_posts', 1)
+redis.call('SADD', chatters, user)
 
 -- Count toward the pin: upcoming and live pins count; sold-out and ended ones are frozen.
 local result = {'ok', seq}

@@ -1,7 +1,7 @@
 -- Compare-and-set the room's status (the transition rule itself lives in rooms/room.py).
 -- Ending the show ends its sales in the same step: nobody can buy in a room that has ended,
--- and price protection refunds as at any pin end. (Drops and auctions will end here too: one
--- more _lib.lua call in end_sales.) Orders waiting for payment keep waiting.
+-- and price protection refunds as at any pin end; a running drop ends with it. Orders waiting for
+-- payment keep waiting.
 -- Going live tells the followers and the reminded (contract §9) with one PUBLISH on the go-live
 -- channel ME .. '!live' (no user id has a '!'), whatever their number: each process checks its own
 -- /ws/me users against the audience (live/golive.py). The webhook carries the audience's size.
@@ -12,6 +12,7 @@ local followers, reminded = tonumber(ARGV[8] or '0'), tonumber(ARGV[9] or '0')
 
 local function end_sales()
   end_pin()
+  end_drop()
 end
 
 local status = redis.call('HGET', K.meta, 'status')

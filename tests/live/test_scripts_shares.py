@@ -144,3 +144,16 @@ async def test_going_live_tells_the_shop_the_size_of_the_audience(store: RoomSto
     assert live["data"]["room"]["id"] == room
     assert RoomKeys(prefix, room).reminders  # the keys exist under the store's prefix
     assert orjson.dumps(live)  # plain JSON all the way down
+
+
+async def test_an_order_that_earned_no_commission_can_still_be_cancelled(
+    store: RoomStore, sales: SaleStore, shares: Shares
+) -> None:
+    # Moving a count of 0 by -1 made -0 in Lua, which Redis refuses: the cancel itself failed.
+    room = await shop_room(store, 0, pay_within_s=10)
+    await product(sales, room)
+    await shares.visit(room, "bob", await make_code(store, room, "sue"))
+    order = await bag_buy(store, room, BOB, rid="b1")
+    assert order["share"] == {"by": "sue", "commission_cents": 0}
+    assert (await settle(sales, room, order, "cancel", BOB))["state"] == "cancelled"
+    assert (await board(store, room, "sue"))["orders"] == 0
