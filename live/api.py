@@ -68,7 +68,8 @@ def error_response(err: RoomError) -> JSONResponse:
     headers = {}
     if err.retry_after_ms is not None:
         headers["Retry-After"] = str(max(1, (err.retry_after_ms + 999) // 1000))
-    return JSONResponse({"error": err.code, "message": err.message}, status_code=err.status, headers=headers)
+    body = {"error": err.code, "message": err.message, **err.fields}
+    return JSONResponse(body, status_code=err.status, headers=headers)
 
 
 def csv_cell(value: object) -> object:
