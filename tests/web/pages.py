@@ -124,6 +124,10 @@ class HostApi:
         body = {"title": "Panda mug", "list_price_cents": 3000, "stock": 10, **fields}
         return self.call("PUT", f"/products/{product_id}", body, status=status)
 
+    def drop(self, **body: Any) -> dict[str, Any]:
+        """Start a coupon or red-envelope drop (POST …/drops); returns the drop object."""
+        return dict(self.call("POST", "/drops", body, status=201))
+
     def close(self) -> None:
         self.http.close()
 
@@ -187,6 +191,13 @@ class Chatter:
         self.n += 1
         rid = f"b{self.n}"
         self.ws.send(json.dumps({"t": "buy", "id": rid, "product": product, "qty": qty}))
+        return self._next(lambda e: e.get("id") == rid and e.get("t") in ("ack", "error"))
+
+    def grab(self, drop: str) -> dict[str, Any]:
+        """Grab from a drop (contract §10); returns the ack or error event."""
+        self.n += 1
+        rid = f"g{self.n}"
+        self.ws.send(json.dumps({"t": "grab", "id": rid, "drop": drop}))
         return self._next(lambda e: e.get("id") == rid and e.get("t") in ("ack", "error"))
 
     def close(self) -> None:

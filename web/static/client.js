@@ -116,6 +116,7 @@ export function errorText(err, ctx = {}) {
     case "duplicate":
       return "You just sent that. Say something new (the same line is refused for 30 s).";
     case "unauthorized":
+      if (ctx.anonymous && ctx.action === "grab") return "You're watching without signing in. Open your sign-in link to grab.";
       return ctx.anonymous
         ? "You're watching without signing in. Open your sign-in link to chat, like and buy."
         : "Your sign-in has expired or is not valid. Reload the page to sign in again.";
@@ -126,10 +127,12 @@ export function errorText(err, ctx = {}) {
     case "not_started":
       return "The sale has not started yet. Wait for the countdown.";
     case "ended":
+      if (ctx.action === "grab") return "Too late: this drop has ended.";
       return ctx.action === "chat" ? "The show has ended: chat is closed." : "This sale has ended.";
     case "sold_out":
       return "Sold out: every piece has been taken.";
     case "limit_reached":
+      if (ctx.action === "grab") return "You already grabbed this one.";
       return ctx.limit
         ? `You already have the most anyone may buy (${ctx.limit} per person).`
         : "You already have the most anyone may buy of this product.";
@@ -137,6 +140,18 @@ export function errorText(err, ctx = {}) {
       return "The show is not live: the bag opens when it starts.";
     case "no_such_product":
       return "That product is no longer in the bag.";
+    // Drops (contract §10).
+    case "gone":
+      return "All taken: every one was grabbed before you.";
+    case "no_such_drop":
+      return "That drop is over.";
+    case "task_required":
+      // The server's message names the task: "follow the host first", "post in the chat first".
+      return err.message ? `To grab this one, ${err.message.replace(/[.\s]+$/, "")}.` : "This drop has a task: do it first, then grab.";
+    case "coupon_invalid":
+      return err.message
+        ? `That coupon can't be used for this order: ${err.message.replace(/[.\s]+$/, "")}.`
+        : "That coupon can't be used for this order (used, expired, from another show, or the order is below its minimum).";
     case "not_found":
       return ctx.action === "order" ? "That order does not exist." : "This room does not exist.";
     case "conflict":

@@ -1,9 +1,10 @@
-// The host's control panel: /host/{room}. Camera, show status, products and pins, live
-// figures, orders, and moderation from the chat itself.
+// The host's control panel: /host/{room}. Camera, show status, products and pins, drops
+// (host_drops.js), live figures, orders, and moderation from the chat itself.
 import {
   $, el, svgEl, api, money, parseMoney, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
   RoomSocket, mergePin, fragmentToken, devToken, roomFromPath, gatheredOffer,
 } from "./client.js";
+import { DropsPanel } from "./host_drops.js";
 
 const room = roomFromPath();
 const base = `/api/rooms/${encodeURIComponent(room)}`;
@@ -33,6 +34,7 @@ const state = {
 };
 
 let socket = null;
+let drops = null; // the Drops card (host_drops.js)
 
 // ---------------------------------------------------------------------------------------
 // Feedback.
@@ -114,6 +116,7 @@ async function setStatus(verb) {
   if (!body) return;
   state.room = { ...state.room, status: body.status };
   renderRoom();
+  drops.validate();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -923,6 +926,7 @@ function onEvent(ev) {
         state.pin = mergePin(state.pin, ev.pin);
       }
       if (ev.bag) setBag(ev.bag); // the whole bag: events missed while away are in it
+      drops.hello(ev.drop ?? null);
       renderRoom();
       renderPin();
       return;
@@ -960,7 +964,12 @@ function onEvent(ev) {
       state.room = { ...state.room, status: ev.status, title: ev.title ?? state.room?.title };
       renderRoom();
       renderPin();
+      drops.validate(); // whether the show is live
       return;
+    case "drop":
+    case "drop_left":
+    case "drop_end":
+      return drops.event(ev);
     case "mod": return onMod(ev);
     // Between two stats polls the socket's own counters keep the tiles current.
     case "viewers": $("#fig-viewers").textContent = String(ev.n); return;
@@ -984,7 +993,7 @@ function connect() {
   if (socket) socket.close();
   socket = new RoomSocket(room, { token: state.token, onEvent, onStatus });
   socket.connect();
-  window.__live = { get socket() { return socket; }, state, drop: () => socket.drop() };
+  window.__live = { get socket() { return socket; }, state, drop: () => socket.drop(), get drops() { return drops; } };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1043,6 +1052,7 @@ function bindUi() {
 
 async function main() {
   bindUi();
+  drops = new DropsPanel({ call: hostApi, flash, isLive: () => state.room?.status === "live" });
   buildTiles();
   renderBag();
   renderShares([]);
@@ -1075,7 +1085,7 @@ async function main() {
   setInterval(pollStats, STATS_EVERY_MS);
   pollShares();
   setInterval(pollShares, SHARES_EVERY_MS);
-  setInterval(() => { renderPin(); renderModerated(); }, 500);
+  setInterval(() => { renderPin(); renderModerated(); drops.tick(); }, 500);
 }
 
 main();

@@ -1,12 +1,15 @@
 // The player: /watch/{room}. Video, chat with a bullet screen, likes, the pinned sale, the
 // room's bag and my orders (from the server, live over /ws/me), Follow and Share; before the
 // show, a preview (countdown, "Remind me", the bag) that turns into the player by itself.
+// Drops (red envelopes, coupons) are drops.js's card; my wallet and coupons are wallet.js's.
 import {
   $, el, api, money, moneyShort, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
   RoomSocket, mergePin, devToken, roomFromPath, gatheredOffer, signIn,
 } from "./client.js";
 import { MyOrders, STATE_WORDS, holds, payLeft, payWithinText, stateOf } from "./orders.js";
 import { askToNotify, followersText, remindedRooms, setFollow, setReminder, startsText } from "./social.js";
+import { DropCard } from "./drops.js";
+import { MyWallet, bestChoice, couponChoices, couponState, couponText, netTotal, usableHere } from "./wallet.js";
 
 const room = roomFromPath();
 const params = new URLSearchParams(location.search);
@@ -40,6 +43,10 @@ const state = {
   followBusy: false,
   reminded: null, // before the show: whether I asked to be reminded (null: not known yet)
   shareUrl: null, // my share link for this room, once asked for
+  couponPick: null, // the product card's coupon: null = the best that applies, "" = none, else its id
+  bagCheckout: null, // the bag product whose buy waits for a coupon choice (only when I have coupons here)
+  bagCoupon: null, // the coupon picked there, as couponPick
+  posted: false, // I posted in this show (a drop's chat task)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -129,6 +136,7 @@ function renderFollow() {
   // Before the show the preview's own button stands beside the host: one Follow at a time.
   if (previewing()) $("#followBtn").hidden = true;
   $("#pvFollowers").textContent = followersText(host?.followers);
+  drops?.render(); // a follow task says whether it is done
 }
 
 async function toggleFollow() {
@@ -343,6 +351,7 @@ function chatLine(ev) {
 function addChat(ev, { fly = true } = {}) {
   const list = $("#chat");
   if (list.querySelector(`li[data-seq="${ev.seq}"]`)) return; // never show a line twice
+  if (state.me && ev.user?.id === state.me.id && !state.posted) { state.posted = true; drops?.render(); }
   list.append(chatLine(ev));
   trimChat(list);
   follow.added(list);
@@ -551,6 +560,41 @@ async function sendChat(event) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Coupons at buy: mine, of this room, unused and unexpired (the rules are wallet.js's; the
+// server has the last word and answers `coupon_invalid` when it disagrees).
+
+let wallet = null; // MyWallet, once signed in
+const myCoupons = () => (wallet ? usableHere(wallet.coupons, room) : []);
+
+/** The coupon for an order of totalCents: the person's pick, else the best one that applies. */
+function pickFor(totalCents, pick) {
+  const choices = couponChoices(myCoupons(), totalCents);
+  let chosen = null;
+  if (pick === null) chosen = bestChoice(choices);
+  else if (pick) chosen = choices.find((c) => c.coupon.id === pick && c.ok) || null;
+  return { choices, chosen };
+}
+
+/**
+ * Fill a coupon <select>: "No coupon", then each coupon; one whose minimum is above this
+ * order's total is disabled with the reason. Rebuilt only when what it offers changed, so a
+ * list the person has open is not closed under their finger by a tick or a stock event.
+ */
+function fillCouponSelect(select, choices, chosen, totalCents) {
+  const sig = JSON.stringify([totalCents, chosen?.coupon.id ?? "", choices.map((c) => [c.coupon.id, c.ok])]);
+  if (select.dataset.sig === sig) return;
+  select.dataset.sig = sig;
+  select.replaceChildren(
+    el("option", { value: "" }, "No coupon"),
+    ...choices.map((c) => el("option", { value: c.coupon.id, disabled: !c.ok },
+      c.ok ? couponText(c.coupon) : `${couponText(c.coupon)}: not for this order (${money(totalCents)})`)));
+  select.value = chosen ? chosen.coupon.id : "";
+}
+
+/** An order's discount in words, for the notices: " − ¥5.00 coupon = ¥20.00". */
+const discountText = (order) => (order.discount_cents > 0 ? ` − ${money(order.discount_cents)} coupon = ${money(order.total_cents)}` : "");
+
+// ---------------------------------------------------------------------------------------
 // The pinned product.
 
 function displayState(pin) {
@@ -615,7 +659,7 @@ function renderExpanded() {
 }
 
 function toggleCard(event) {
-  if (event.target.closest(".buy-row, .my-orders")) return; // buying is not a toggle
+  if (event.target.closest(".buy-row, .coupon-row, .my-orders")) return; // buying is not a toggle
   if ($("#product").dataset.state === "ended") return;
   state.expanded = !state.expanded;
   renderExpanded();
@@ -700,8 +744,12 @@ function renderBuy() {
     enabled = true;
     key = bought ? "bought" : "buy";
     const qty = Math.min(state.qty, allowed);
-    label = bought ? `Buy more · ${money(pin.price_cents * qty)}` : `Buy now · ${money(pin.price_cents * qty)}`;
+    const total = pin.price_cents * qty;
+    const { chosen } = pickFor(total, state.couponPick);
+    const net = netTotal(total, chosen?.coupon);
+    label = bought ? `Buy more · ${money(net)}` : `Buy now · ${money(net)}`;
   }
+  renderCouponRow(pin, enabled ? pin.price_cents * Math.min(state.qty, allowed) : 0, enabled);
   button.textContent = label;
   button.dataset.state = key;
   // aria-disabled rather than disabled: a disabled button drops the keyboard focus, and
@@ -710,6 +758,16 @@ function renderBuy() {
   state.qty = Math.max(1, Math.min(state.qty, allowed || 1));
   qtyBox.hidden = !enabled || allowed < 2;
   $("#qty").textContent = String(state.qty);
+}
+
+// The product card's coupon picker: shown while I can buy and have coupons of this room.
+function renderCouponRow(pin, total, enabled) {
+  const row = $("#couponRow");
+  row.hidden = !enabled || !myCoupons().length;
+  if (row.hidden) return;
+  const { choices, chosen } = pickFor(total, state.couponPick);
+  fillCouponSelect($("#couponPick"), choices, chosen, total);
+  $("#couponOff").textContent = chosen ? `−${money(Math.min(chosen.coupon.value_cents, total))}` : "";
 }
 
 function renderMine() {
@@ -725,6 +783,7 @@ function renderMine() {
   const final = pin.state === "ended" ? (finalOf(pin.id) ?? pin.price_cents) : null;
   const rows = orders.map((o) => el("li", { class: "order", dataset: { order: o.id, state: stateOf(o) }, title: `Order ${o.id}` },
     el("span", {}, `${o.qty} × ${money(o.unit_price_cents)}`),
+    o.discount_cents > 0 ? el("span", { class: "order-coupon" }, `coupon −${money(o.discount_cents)}`) : null,
     el("span", { class: "order-id" }, `#${o.id.slice(-6)}`),
     el("span", { class: "order-state", dataset: { state: stateOf(o) } }, orderStateText(o)),
     el("b", {}, money(o.total_cents))));
@@ -755,17 +814,23 @@ async function buy() {
     return;
   }
   const qty = state.qty;
+  const { chosen } = pickFor(pin.price_cents * qty, state.couponPick);
+  const frame = { t: "buy", id: randomId("b-"), pin: pin.id, qty };
+  if (chosen) frame.coupon = chosen.coupon.id;
   state.buying = true;
   renderBuy();
   // resend: if the socket drops before the answer, the same id goes out again after the
   // reconnect and the server answers with the same order (never a second one).
-  const answer = await socket.request({ t: "buy", id: randomId("b-"), pin: pin.id, qty }, { resend: true });
+  const answer = await socket.request(frame, { resend: true });
   state.buying = false;
   if (answer.t === "ack" && answer.order) {
     mine?.put({ room, ...answer.order });
+    if (answer.order.coupon) wallet?.used(answer.order.coupon, answer.order.id);
     state.qty = 1;
+    state.couponPick = null;
     notice(placedText(answer.order), { kind: "ok" });
   } else {
+    if (answer.code === "coupon_invalid") { state.couponPick = null; wallet?.loadCoupons(); }
     if (answer.code === "limit_reached") state.limitHit.add(pin.id);
     if (answer.code === "sold_out" && state.pin?.id === pin.id) state.pin = mergePin(state.pin, { ...state.pin, state: "sold_out", stock_left: 0 });
     if (answer.code === "ended" && state.pin?.id === pin.id) state.pin = mergePin(state.pin, { ...state.pin, state: "ended" });
@@ -784,7 +849,7 @@ function orderStateText(o, now = serverNow()) {
 }
 
 function placedText(order) {
-  const what = `${order.qty} × ${money(order.unit_price_cents)}`;
+  const what = `${order.qty} × ${money(order.unit_price_cents)}${discountText(order)}`;
   const left = payLeft(order);
   if (left !== null) return `Reserved: ${what}. ${payWithinText(left)} to keep it.`;
   return `Order placed: ${what}. Thank you!`;
@@ -890,7 +955,8 @@ function renderBag() {
         type: "button", class: "bag-buy", dataset: { state: key }, "aria-disabled": enabled ? "false" : "true",
         "aria-label": key === "buy" ? `Buy ${p.title} for ${money(p.list_price_cents)}` : `${label}: ${p.title}`,
         onclick: () => buyProduct(p.id),
-      }, label));
+      }, label),
+      state.bagCheckout === p.id && key === "buy" ? checkoutRow(p) : null);
   });
   if (!items.length) items.push(el("li", { class: "empty" }, "Nothing in the bag yet."));
   $("#bagList").replaceChildren(...items);
@@ -899,6 +965,29 @@ function renderBag() {
   $("#bagN").hidden = !state.bag.length;
   renderShelf();
   renderPreview();
+}
+
+// With coupons of this room, a bag buy first asks which one (or none): a row under the
+// product with the picker and the price it makes. The node is kept while it is the same
+// product's, so a stock event re-drawing the bag does not close a list the person has open.
+let checkoutNode = null;
+function checkoutRow(p) {
+  const total = p.list_price_cents;
+  const { choices, chosen } = pickFor(total, state.bagCoupon);
+  if (checkoutNode?.dataset.product !== p.id) {
+    const select = el("select", { id: "bagCoupon", class: "coupon-pick", "aria-label": `Coupon for ${p.title}` });
+    select.addEventListener("change", () => { state.bagCoupon = select.value; renderBag(); });
+    checkoutNode = el("div", { class: "bag-checkout", dataset: { product: p.id } },
+      el("label", { for: "bagCoupon" }, "Coupon"), select,
+      el("button", { type: "button", class: "bag-confirm", onclick: () => buyProduct(p.id) }, ""),
+      el("button", {
+        type: "button", class: "ghost bag-cancel", "aria-label": "Not now",
+        onclick: () => { state.bagCheckout = null; renderBag(); },
+      }, "✕"));
+  }
+  fillCouponSelect($("select", checkoutNode), choices, chosen, total);
+  $(".bag-confirm", checkoutNode).textContent = `Buy · ${money(netTotal(total, chosen?.coupon))}`;
+  return checkoutNode;
 }
 
 async function buyProduct(productId) {
@@ -911,14 +1000,29 @@ async function buyProduct(productId) {
   const [, key] = bagButton(p);
   if (key === "not_live") { notice(errorText({ code: "not_live" })); return; }
   if (key !== "buy") return;
+  if (myCoupons().length && state.bagCheckout !== productId) {
+    state.bagCheckout = productId; // first the coupon, then the buy
+    state.bagCoupon = null;
+    renderBag();
+    checkoutNode?.querySelector("select")?.focus();
+    return;
+  }
+  const frame = { t: "buy", id: randomId("b-"), product: productId, qty: 1 };
+  if (state.bagCheckout === productId) {
+    const { chosen } = pickFor(p.list_price_cents, state.bagCoupon);
+    if (chosen) frame.coupon = chosen.coupon.id;
+  }
+  state.bagCheckout = null;
   state.buyingProduct.add(productId);
   renderBag();
-  const answer = await socket.request({ t: "buy", id: randomId("b-"), product: productId, qty: 1 }, { resend: true });
+  const answer = await socket.request(frame, { resend: true });
   state.buyingProduct.delete(productId);
   if (answer.t === "ack" && answer.order) {
     mine?.put({ room, ...answer.order });
+    if (answer.order.coupon) wallet?.used(answer.order.coupon, answer.order.id);
     notice(placedText(answer.order), { kind: "ok" });
   } else {
+    if (answer.code === "coupon_invalid") wallet?.loadCoupons();
     if (answer.code === "sold_out") p.stock_left = 0;
     notice(errorText(answer, { action: "buy", limit: p.limit_per_user, anonymous: !state.me }));
   }
@@ -926,7 +1030,7 @@ async function buyProduct(productId) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The shelf: tabs "Bag" and "My orders".
+// The shelf: tabs "Bag" and "Mine" (my wallet, coupons and orders).
 
 const wide = () => matchMedia("(min-width: 900px)").matches;
 
@@ -965,6 +1069,7 @@ function orderRow(o, now) {
         left !== null ? payWithinText(left) : STATE_WORDS[s] || s)),
     el("div", { class: "o-meta" },
       el("span", {}, `${o.qty} × ${money(o.unit_price_cents)}`),
+      o.discount_cents > 0 ? el("span", { class: "o-coupon" }, `coupon −${money(o.discount_cents)}`) : null,
       el("b", {}, money(o.total_cents)),
       el("span", { class: "o-when" }, timeOfDay(o.ts_ms).slice(0, 5)),
       elsewhere ? el("a", { class: "o-room", href: `/watch/${encodeURIComponent(o.room)}` }, `in ${o.room}`) : null,
@@ -977,6 +1082,7 @@ function renderOrders() {
   const reserved = orders.filter((o) => stateOf(o) === "reserved").length;
   $("#ordersCount").textContent = reserved ? `${reserved} to pay` : (orders.length ? String(orders.length) : "");
   if ($("#ordersPane").hidden && !wide()) return;
+  renderWallet();
   const now = serverNow();
   const rows = orders.map((o) => orderRow(o, now));
   if (!rows.length) {
@@ -985,6 +1091,53 @@ function renderOrders() {
   }
   $("#orderList").replaceChildren(...rows);
   $("#olderOrders").hidden = !mine?.next;
+}
+
+// ---------------------------------------------------------------------------------------
+// Mine, above my orders: the red-envelope wallet (GET /api/me/wallet, moved by the `wallet`
+// event of /ws/me) and my coupons (GET /api/me/coupons: unused first, used and expired greyed).
+
+function untilText(ms) {
+  const left = ms - serverNow();
+  if (left < 20 * 3600 * 1000) return `until ${timeOfDay(ms).slice(0, 5)}`;
+  return `until ${new Date(ms).toLocaleDateString([], { day: "numeric", month: "short" })}`;
+}
+
+const roomLink = (id, title) => el("a", { class: "o-room", href: `/watch/${encodeURIComponent(id)}` }, `in ${title || id}`);
+
+function couponRow(c) {
+  const s = couponState(c);
+  const status = s === "unused" ? untilText(c.expires_at_ms)
+    : s === "used" ? `used${c.order ? ` on order #${c.order.slice(-6)}` : ""}` : "expired";
+  return el("li", { class: "cp", dataset: { coupon: c.id, state: s }, title: `Coupon ${c.id}` },
+    el("b", { class: "cp-value" }, moneyShort(c.value_cents)),
+    el("div", { class: "cp-text" },
+      el("div", { class: "cp-what" }, couponText(c)),
+      el("div", { class: "cp-meta" },
+        c.room === room ? el("span", {}, "this show") : roomLink(c.room, c.room_title),
+        el("span", { class: "cp-state" }, status))));
+}
+
+function renderWallet() {
+  const w = wallet;
+  const showWallet = Boolean(w && (w.cents > 0 || w.entries.length));
+  $("#walletBox").hidden = !showWallet;
+  if (showWallet) {
+    $("#walletCents").textContent = money(w.cents ?? 0);
+    $("#walletEntries").replaceChildren(...w.entries.slice(0, 20).map((e) => el("li", { class: "w-entry", dataset: { drop: e.drop } },
+      el("span", { class: "w-what" }, "Red envelope"),
+      e.room === room ? el("span", {}, "this show") : roomLink(e.room),
+      el("span", { class: "o-when" }, timeOfDay(e.ts_ms).slice(0, 5)),
+      el("b", { class: "w-cents" }, `+${money(e.cents)}`))));
+  }
+  const coupons = w ? w.sortedCoupons() : [];
+  $("#couponBox").hidden = !coupons.length;
+  if (coupons.length) {
+    const unused = coupons.filter((c) => couponState(c) === "unused").length;
+    $("#couponCount").textContent = unused ? `${unused} to use` : "";
+    $("#couponList").replaceChildren(...coupons.map(couponRow));
+  }
+  $("#ordersHead").hidden = $("#walletBox").hidden && $("#couponBox").hidden;
 }
 
 // The countdowns only: cheaper than a rebuild every tick, and a button keeps its focus.
@@ -1014,15 +1167,21 @@ async function cancelOrder(o) {
 function startOrders(token) {
   mine?.stop();
   mine = null;
+  wallet = null;
   if (!token) { renderOrders(); return; }
+  wallet = new MyWallet({ token, onChange: () => { renderOrders(); renderBuy(); renderBag(); } });
   mine = new MyOrders({
     token,
     onChange: (order, before) => {
       renderOrders();
       if (here(order)) { renderMine(); renderBuy(); renderBag(); }
       orderChanged(order, before);
+      // A cancelled or expired order gives its coupon back: the server's list says so.
+      if (order.coupon && before && stateOf(before) !== stateOf(order)) wallet?.loadCoupons();
     },
     onReady: () => { renderOrders(); renderPin(); renderBag(); },
+    onEvent: (ev) => { if (ev.t === "wallet") wallet?.balance(ev.cents); },
+    onOpen: () => wallet?.load(), // the catch-up of what `wallet` events would have said
   });
   mine.start();
   renderOrders();
@@ -1253,13 +1412,17 @@ function onEvent(ev) {
         const { t, seq, ...changed } = ev; // the event carries the room's fields that changed
         state.room = { ...state.room, ...changed, title: ev.title ?? state.room.title };
         if (was !== ev.status && ev.status === "live") banner("We're live!", "deal");
-        if (was !== ev.status && ev.status === "ended") systemLine("The show has ended.");
+        if (was !== ev.status && ev.status === "ended") { systemLine("The show has ended."); drops.roomEnded(); }
         renderRoom();
         renderPin(); // an ended show ends its sale too, whether or not a pin_end follows
         renderBag(); // the bag sells only while the show is live
         video.retryNow("room"); // something changed in the room: perhaps the camera is on now
       }
       return;
+    case "drop":
+    case "drop_left":
+    case "drop_end":
+      return drops.event(ev);
     case "mod": return onMod(ev);
     case "viewers": return setViewers(ev.n);
     case "likes": return setLikes(ev.total);
@@ -1290,6 +1453,8 @@ function onHello(h) {
     state.pin = h.pin ? mergePin(state.pin, h.pin) : null;
   }
   if (h.bag) state.bag = h.bag.map((p) => ({ ...p })); // the whole bag, also after a resume
+  if (!h.resumed) state.posted = (h.chat || []).some((line) => h.you && line.user?.id === h.you.id);
+  drops.hello(h);
   renderRoom();
   renderPin();
   renderBag();
@@ -1347,7 +1512,31 @@ async function identify() {
   return token;
 }
 
+// The drop card (drops.js): grabs go over the room socket, re-sent with the same id after a
+// reconnect; what I win goes to the wallet or the coupons at once.
+let drops = null;
+function makeDrops() {
+  drops = new DropCard({
+    request: (frame) => socket.request(frame, { resend: true }),
+    me: () => state.me,
+    onFollow: () => { if (!state.me?.follows_host && !state.followBusy) toggleFollow(); },
+    onChatTask: () => $("#chatInput").focus(),
+    hasPosted: () => state.posted,
+    announce,
+    onWon: (won, drop) => {
+      if (won.cents !== undefined) {
+        wallet?.loadWallet(); // the `wallet` event says so too; this is for a channel that is down
+        notice(`${money(won.cents)} went into your wallet (Mine).`, { kind: "ok" });
+      } else {
+        wallet?.grabbed(won.coupon, room, drop.id);
+        notice(`Coupon saved: ${couponText(won.coupon)}. Pick it when you buy.`, { kind: "ok" });
+      }
+    },
+  });
+}
+
 function bindUi() {
+  makeDrops();
   follow.init($("#chat"));
   $("#composer").addEventListener("submit", sendChat);
   $("#chatInput").addEventListener("input", renderCount);
@@ -1358,6 +1547,7 @@ function bindUi() {
   $("#shareBtn").addEventListener("click", share);
   setInterval(renderPreviewClock, 1000);
   $("#buy").addEventListener("click", buy);
+  $("#couponPick").addEventListener("change", (e) => { state.couponPick = e.target.value; renderBuy(); });
   $("#product").addEventListener("click", toggleCard);
   $("#bulletsBtn").addEventListener("click", () => setBullets(!bulletsOn()));
   setBullets(bulletsOn());
@@ -1430,6 +1620,8 @@ function startSocket(token, since = null) {
     drop: () => socket.drop(),
     video,
     get orders() { return mine; },
+    get wallet() { return wallet; },
+    get drops() { return drops; },
   };
 }
 
