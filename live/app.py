@@ -170,9 +170,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room}/drops", drops_api.endpoint, methods=["GET", "POST"]),
         Route("/api/rooms/{room}/drops/{drop}", drops_api.one, methods=["GET"]),
         Route("/api/me/wallet", drops_api.wallet, methods=["GET"]),
+        Route("/api/me/coupons", drops_api.coupons, methods=["GET"]),
         Route("/api/rooms/{room}/auctions", auctions_api.create, methods=["POST"]),
         Route("/api/rooms/{room}/auctions/{auction}", auctions_api.one, methods=["GET"]),
-        Route("/api/me/coupons", drops_api.coupons, methods=["GET"]),
         Route("/api/webhooks/deliveries", deliveries.endpoint, methods=["GET"]),
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),

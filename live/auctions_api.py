@@ -7,11 +7,10 @@ from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors, read_json
 from live.auctions import AuctionStore
-from live.auth import bearer_identity
+from live.auth import required_identity
 from live.settings import Settings
 from live.store import now_ms
 from rooms.auctions import parse_auction
-from rooms.errors import Unauthorized
 from rooms.ids import parse_item_id, parse_room_id
 
 
@@ -24,9 +23,7 @@ class AuctionsApi:
     async def create(self, request: Request) -> Response:
         """``POST /api/rooms/{room}/auctions`` (the room's host): 201 with the auction."""
         room = parse_room_id(request.path_params["room"])
-        me = bearer_identity(self.settings.secret, request.headers.get("authorization"))
-        if me is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
+        me = required_identity(self.settings.secret, request.headers.get("authorization"))
         me.require_host(room)
         spec = parse_auction(await read_json(request))
         body = await self.auctions.create(room, spec, now_ms())

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors
-from live.auth import bearer_identity
+from live.auth import required_identity
 from live.keys import RoomKeys, user_orders
 from live.settings import Settings
 from live.store import now_ms
-from rooms.errors import BadRequest, Unauthorized
+from rooms.errors import BadRequest
 from rooms.ids import ROOM_ID_RE
 
 PAGE_DEFAULT = 50
@@ -103,9 +103,7 @@ class MyOrders:
 
     @api_errors
     async def endpoint(self, request: Request) -> Response:
-        identity = bearer_identity(self.settings.secret, request.headers.get("authorization"))
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
+        identity = required_identity(self.settings.secret, request.headers.get("authorization"))
         limit = parse_limit(request.query_params.get("limit"))
         raw_cursor = request.query_params.get("cursor") or None
         after = parse_cursor(raw_cursor) if raw_cursor is not None else None

@@ -13,7 +13,7 @@ from enum import StrEnum
 from rooms.errors import BadRequest
 from rooms.fields import int_field
 from rooms.ids import parse_item_id
-from rooms.pins import MAX_PRICE_CENTS, MAX_STARTS_IN_S, Product, parse_product
+from rooms.pins import MAX_PRICE_CENTS, MAX_STARTS_IN_S, Product, parse_product_source
 
 MIN_DURATION_S, MAX_DURATION_S = 5, 3_600
 MAX_EXTEND_S = 60
@@ -58,13 +58,7 @@ def parse_auction(body: object) -> AuctionSpec:
     if extra:
         raise BadRequest(f"unknown field {extra[0]}")
     auction_id = None if body.get("id") is None else parse_item_id(body.get("id"), "id")
-    product, product_id = None, None
-    if body.get("product_id") is not None:
-        if body.get("product") is not None:
-            raise BadRequest("an auction names either product or product_id, not both")
-        product_id = parse_item_id(body.get("product_id"), "product_id")
-    else:
-        product = parse_product(body.get("product"))
+    product, product_id = parse_product_source(body, "an auction")
     return AuctionSpec(
         id=auction_id,
         product=product,

@@ -79,6 +79,14 @@ local function product_json(pid)
   return string.sub(fixed, 1, -2) .. ',"stock_total":' .. s[1] .. ',"stock_left":' .. s[2] .. '}'
 end
 
+-- A bag product as a pin or an auction carries it (its fixed fields only), or nil if the bag lacks it.
+local function bag_product_ref(pid)
+  local fixed = redis.call('HGET', K.products, pid)
+  if not fixed then return nil end
+  local p = cjson.decode(fixed)
+  return cjson.encode({id = p.id, title = p.title, image_url = p.image_url, list_price_cents = p.list_price_cents})
+end
+
 local function bag_json()
   local out = {}
   for _, pid in ipairs(redis.call('ZRANGE', K.product_order, 0, -1)) do

@@ -13,10 +13,8 @@ if redis.call('HGET', K.auction, 'id') == id or redis.call('HEXISTS', K.auctions
   return fail('conflict', 'auction id ' .. id .. ' was used already in this room')
 end
 if source ~= '' then
-  local fixed = redis.call('HGET', K.products, source)
-  if not fixed then return fail('no_such_product', 'no product ' .. source .. ' in this bag') end
-  local p = cjson.decode(fixed)
-  product = cjson.encode({id = p.id, title = p.title, image_url = p.image_url, list_price_cents = p.list_price_cents})
+  product = bag_product_ref(source)
+  if not product then return fail('no_such_product', 'no product ' .. source .. ' in this bag') end
   local left = tonumber(redis.call('HGET', K.product_stock, source))
   -- The running auction's unit comes back to the bag when it ends unsold.
   local cur = redis.call('HMGET', K.auction, 'source', 'state', 'high_user')

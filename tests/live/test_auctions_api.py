@@ -9,14 +9,14 @@ import itertools
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from live.keys import RoomKeys
-from tests.support import Client, Http, ServerProc, make_room
+from tests.support import Client, Http, ServerProc, connect_crowd, make_room
 
 CARD = {"id": "card-1", "title": "Rookie card", "list_price_cents": 5000}
 
@@ -32,18 +32,6 @@ async def _stream(redis_url: str, prefix: str, room: str) -> list[dict[str, Any]
         return [orjson.loads(f["e"]) for _, f in await red.xrange(RoomKeys(prefix, room).events)]
     finally:
         await red.aclose()
-
-
-async def _bidders(servers: Sequence[ServerProc], room: str, n: int, stem: str) -> list[Client]:
-    gate = asyncio.Semaphore(100)
-
-    async def connect(i: int) -> Client:
-        server = servers[i % len(servers)]
-        async with gate:
-            token = server.token(name=f"{stem}{i}", sub=f"{stem}{i}")
-            return await Client.connect(server, room, token, open_timeout=60)
-
-    return list(await asyncio.gather(*(connect(i) for i in range(n))))
 
 
 async def test_bids_are_told_to_everyone_and_the_winner_gets_the_order(
@@ -107,7 +95,7 @@ async def test_three_hundred_bidders_race_the_end_of_a_sudden_death_auction_on_t
 ) -> None:
     a, b = start_server(), start_server()
     room, host = await make_room(a)
-    bidders = await _bidders([a, b], room, 300, "s")
+    bidders = await connect_crowd([a, b], room, 300, "s")
     try:
         r = await host.call(
             "POST", f"/api/rooms/{room}/auctions", auction_body(id="sd", duration_s=5, extend_s=0)
