@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from bots.checks import SaleLedger
-from bots.plan import SCENARIOS, make_plan
+from bots.plan import SCENARIOS, DropOptions, make_plan
 from bots.report import EXIT_COULD_NOT_RUN, build_report, print_summary
 from bots.stats import Stats
 
@@ -36,7 +36,10 @@ scenarios:
   join      N viewers connect as fast as possible (--ramp 0)
   mixed     a live show: lurkers, chatters, likes, a pin whose price falls, a rush to buy
   crowd     a small believable crowd for demos, until Ctrl-C or SIGTERM (no report)
+  drops     N grabbers rush a red-envelope or coupon drop; the server's list must match the acks
 """
+
+DROP_FLAGS = ("drop_kind", "drop_count", "drop_total", "drop_value", "drop_window", "drop_task")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +104,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the first N viewers follow the room's host before connecting (default 0)",
     )
+    drops = parser.add_argument_group("drops (contract §10)")
+    drops.add_argument("--drop-kind", choices=("envelope", "coupon"), help="drops: default envelope")
+    drops.add_argument("--drop-count", type=int, help="drops: how many can grab (default viewers / 20)")
+    drops.add_argument("--drop-total", type=int, help="drops, envelope: total cents (default 100 x count)")
+    drops.add_argument("--drop-value", type=int, help="drops, coupon: value_cents of each (default 500)")
+    drops.add_argument("--drop-window", type=int, help="drops: the grab window in seconds (default 10)")
+    drops.add_argument(
+        "--drop-task",
+        choices=("none", "follow", "chat"),
+        help="drops: what a grabber must do first; the bots follow the host or post one line (default none)",
+    )
+    drops.add_argument(
+        "--drops",
+        type=int,
+        default=0,
+        metavar="K",
+        help="mixed: K drops during the show, envelope and coupon in turn, grabbed by half the viewers",
+    )
     parser.add_argument("--procs", type=int, help="worker processes (default: enough for the load, <= cores)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument(
@@ -141,6 +162,23 @@ def _urls(args: argparse.Namespace) -> tuple[str, ...]:
     raw = args.url or [DEFAULT_URL]
     urls = tuple(u.strip().rstrip("/") for item in raw for u in item.split(",") if u.strip())
     return urls or (DEFAULT_URL,)
+
+
+def _drop_options(args: argparse.Namespace) -> DropOptions:
+    given = [f for f in DROP_FLAGS if getattr(args, f, None) is not None]
+    if given and args.scenario != "drops":
+        flags = ", ".join("--" + f.replace("_", "-") for f in given)
+        raise ValueError(f"{flags}: for the drops scenario (mixed takes --drops K)")
+    d = DropOptions()
+    return DropOptions(
+        kind=args.drop_kind or d.kind,
+        count=args.drop_count,
+        total_cents=args.drop_total,
+        value_cents=args.drop_value if args.drop_value is not None else d.value_cents,
+        window_s=args.drop_window if args.drop_window is not None else d.window_s,
+        task=args.drop_task or d.task,
+        mixed_drops=args.drops,
+    )
 
 
 def _html_path(args: argparse.Namespace) -> Path | None:
@@ -184,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
             confirm_ratio=args.confirm_ratio,
             share_ratio=args.share_ratio,
             followers=args.follow,
+            drop=_drop_options(args),
         )
         if args.commission_bp is not None and not 0 <= args.commission_bp <= 5000:
             raise ValueError("--commission-bp must be 0-5000")

@@ -118,6 +118,33 @@ class Host:
             raise HostError(f"POST /api/rooms/{self.room}/pins answered without a pin id: {answer!r:.200}")
         return pin
 
+    def create_drop(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a drop (contract §10); returns the drop the server made (with its id)."""
+        answer = self._call("POST", f"/api/rooms/{self.room}/drops", body)
+        drop = answer.get("drop", answer) if isinstance(answer, dict) else None
+        if not isinstance(drop, dict) or not isinstance(drop.get("id"), str):
+            raise HostError(f"POST /api/rooms/{self.room}/drops answered without a drop id: {answer!r:.200}")
+        return drop
+
+    def drop(self, drop_id: str, *, state_only: bool = False) -> dict[str, Any]:
+        """A drop with its whole list of grabs (``GET /api/rooms/{room}/drops/{drop}``, as host),
+        read page by page (``?after=``, the server's ``next``); ``state_only``: the first page."""
+        drop: dict[str, Any] | None = None
+        grabs: list[Any] = []
+        after: Any = 0
+        while after is not None:
+            answer = self._call("GET", f"/api/rooms/{self.room}/drops/{drop_id}?after={after}")
+            page = answer.get("drop", answer) if isinstance(answer, dict) else None
+            if not isinstance(page, dict) or not isinstance(page.get("grabs"), list):
+                raise HostError(f"GET .../drops/{drop_id}: no drop with a list of grabs: {answer!r:.200}")
+            drop = drop or page
+            grabs += page["grabs"]
+            after = None if state_only else page.get("next")
+            if after is not None and not isinstance(after, int):
+                raise HostError(f"GET .../drops/{drop_id}: next is {after!r}, not a number")
+        assert drop is not None
+        return {**drop, "grabs": grabs}
+
     def orders(self) -> list[dict[str, Any]]:
         """Every order of the room, as the server has them."""
         answer = self._call("GET", f"/api/rooms/{self.room}/orders")

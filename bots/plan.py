@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-SCENARIOS = ("chat", "stampede", "join", "mixed", "crowd")
+SCENARIOS = ("chat", "stampede", "join", "mixed", "crowd", "drops")
 
 # The contract's default chat limit is 5 posts per 10 s per user; a poster of the
 # bots posts at most this often so the swarm stays under it with a margin.
@@ -26,6 +26,22 @@ SHARERS_MAX = 3
 SHARER_EVERY = 5
 SHARE_SCENARIOS = ("stampede", "mixed", "crowd")  # the scenarios whose viewers buy
 GOLDEN = (math.sqrt(5) - 1) / 2
+# Drops (contract §10): the grab window's bounds, and who repeats what. One grabber in each block of
+# GRAB_REPLAY_EVERY re-sends its acked grab's id and then grabs again with a new id; one in each
+# block of GRAB_RECONNECT_EVERY drops its socket right after sending. The place in the block moves
+# from block to block, so each role has every residue (every --url, every worker: the winners of a
+# drop may all sit on the process that heard of it first), and the two roles never meet.
+DROP_WINDOW_S = (5, 3600)
+DROP_COUNT_MAX = 100_000
+GRAB_REPLAY_EVERY = 10
+GRAB_RECONNECT_EVERY = 50
+GRAB_RECONNECT_AT = 5  # the place in the first block; it moves by as much each block
+DROP_TASKS = ("none", "follow", "chat")
+MIXED_GRAB_SHARE = 0.5  # mixed --drops: about this share of the viewers grab
+# drops: how long after the ramp to wait for everyone to be connected (and done with the task),
+# and after a drop's window how long to wait for its end and the last answers.
+DROP_READY_WAIT_S = 30.0
+DROP_END_GRACE_S = 15.0
 # A server batches events into frames; past this many events a second per
 # viewer we assume batching (the contract allows it, the FINDINGS advise it).
 EVENTS_PER_FRAME_GUESS_S = 20.0
@@ -45,6 +61,8 @@ DEFAULTS = {
     "join": Defaults(viewers=500, rate=0.0, duration_s=5.0, ramp_s=0.0),
     "mixed": Defaults(viewers=300, rate=10.0, duration_s=60.0, ramp_s=10.0),
     "crowd": Defaults(viewers=15, rate=0.0, duration_s=0.0, ramp_s=5.0),
+    # drops: --duration is the most the run waits after the ramp (filled in from the window).
+    "drops": Defaults(viewers=2000, rate=0.0, duration_s=0.0, ramp_s=5.0),
 }
 
 
@@ -103,6 +121,53 @@ class ProductPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class DropPlan:
+    """A drop the bots create as host (contract §10): ``at_s`` seconds after the ramp ends.
+
+    In the drops scenario ``at_s`` is 0 and the drop waits until every viewer is connected (and
+    has done the task); in mixed it is the drop's time in the show, and it also waits for the
+    previous drop to end (one drop at a time per room).
+    """
+
+    at_s: float
+    kind: str  # envelope | coupon
+    count: int
+    window_s: int  # the grab window (duration_s)
+    task: str = "none"
+    total_cents: int = 0  # envelope
+    value_cents: int = 0  # coupon
+    min_spend_cents: int = 0  # coupon
+
+    def body(self) -> dict[str, object]:
+        """The ``POST /api/rooms/{room}/drops`` body; the server names the drop."""
+        body: dict[str, object] = {
+            "kind": self.kind,
+            "count": self.count,
+            "duration_s": self.window_s,
+            "task": self.task,
+        }
+        if self.kind == "envelope":
+            body["total_cents"] = self.total_cents
+        else:
+            body["value_cents"] = self.value_cents
+            body["min_spend_cents"] = self.min_spend_cents
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class DropOptions:
+    """The ``--drop-*`` options as given (None: the default for the scenario)."""
+
+    kind: str = "envelope"
+    count: int | None = None  # default viewers / 20
+    total_cents: int | None = None  # envelope; default 100 x count
+    value_cents: int = 500  # coupon
+    window_s: int = 10
+    task: str = "none"
+    mixed_drops: int = 0  # mixed --drops K
+
+
+@dataclass(frozen=True, slots=True)
 class PayPlan:
     """``--pay``: the room holds orders for payment and a shop (the service role) settles them.
 
@@ -143,6 +208,8 @@ class Plan:
     sharers: int = 0  # viewers [0, sharers) make share links; 0 = no share links
     share_ratio: float = 0.0  # the fraction of the other viewers that connect through one of them
     followers: int = 0  # viewers [0, followers) follow the room's host before connecting
+    drops: tuple[DropPlan, ...] = ()  # drops the bots create, in order, one at a time
+    grab_share: float = 0.0  # the share of the viewers that grab each drop (1: everyone)
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def is_poster(self, index: int) -> bool:
@@ -161,6 +228,28 @@ class Plan:
         if self.sharers == 0 or index < self.sharers:
             return False
         return ((index - self.sharers) * GOLDEN) % 1.0 < self.share_ratio
+
+    def is_grabber(self, index: int) -> bool:
+        """Whether viewer ``index`` grabs the drops: everyone in the drops scenario, else about
+        ``grab_share`` of the viewers, spread over the indexes (and so the workers) as above."""
+        if self.grab_share >= 1.0:
+            return True
+        return (index * GOLDEN) % 1.0 < self.grab_share
+
+    def grab_replays(self, index: int) -> bool:
+        """Re-sends its acked grab's id (the same answer is owed), then grabs again with a new id
+        (``limit_reached`` is owed)."""
+        block = index // GRAB_REPLAY_EVERY
+        return index % GRAB_REPLAY_EVERY == block % GRAB_REPLAY_EVERY
+
+    def grab_reconnects(self, index: int) -> bool:
+        """Drops its socket right after sending the grab, reconnects with ``?since=`` and re-sends."""
+        place = GRAB_RECONNECT_AT * (1 + index // GRAB_RECONNECT_EVERY)
+        return index % GRAB_RECONNECT_EVERY == place % GRAB_RECONNECT_EVERY
+
+    @property
+    def drop_task(self) -> str:
+        return self.drops[0].task if self.drops else "none"
 
     def sharer_of(self, index: int) -> int:
         """The sharer (a viewer index) whose link an attributed viewer uses."""
@@ -229,6 +318,7 @@ def make_plan(
     confirm_ratio: float = 0.8,
     share_ratio: float = 0.0,
     followers: int = 0,
+    drop: DropOptions | None = None,
 ) -> Plan:
     """The plan of a scenario; options left as None take the scenario's defaults."""
     if scenario not in DEFAULTS:
@@ -242,6 +332,9 @@ def make_plan(
     ramp = d.ramp_s if ramp_s is None else ramp_s
     if r < 0 or duration < 0 or ramp < 0:
         raise ValueError("--rate, --duration and --ramp cannot be negative")
+    drop = drop or DropOptions()
+    if scenario == "drops" and duration_s is None:
+        duration = DROP_READY_WAIT_S + drop.window_s + DROP_END_GRACE_S
     if scenario != "crowd" and duration <= 0:
         raise ValueError("--duration must be positive")
     if (product_id is not None or pay) and scenario != "stampede":
@@ -260,6 +353,7 @@ def make_plan(
         raise ValueError("--share-ratio needs at least 2 viewers: a sharer and someone to share with")
     if followers < 0:
         raise ValueError("--follow cannot be negative")
+    _check_drop_options(scenario, drop)
     nprocs = procs if procs else default_procs(n, r, cpus)
     nprocs = max(1, min(nprocs, n))
     warnings: list[str] = []
@@ -334,6 +428,70 @@ def make_plan(
             replay_every=20 if buyers >= 20 else 0,
             pin=pin,
         )
+        if drop.mixed_drops:
+            plan = replace(
+                plan, drops=mixed_drops(drop.mixed_drops, n, duration), grab_share=MIXED_GRAB_SHARE
+            )
     elif scenario == "crowd":
         plan = replace(plan, procs=1, posters=n, buyers=max(1, (2 * n) // 5), buy_units=1, buy_jitter_ms=6000)
+    elif scenario == "drops":
+        count = drop.count if drop.count is not None else max(1, n // 20)
+        total = drop.total_cents if drop.total_cents is not None else 100 * count
+        if not 1 <= count <= DROP_COUNT_MAX:
+            raise ValueError(f"--drop-count must be 1-{DROP_COUNT_MAX}")
+        if drop.kind == "envelope" and total < count:
+            raise ValueError("--drop-total must be at least --drop-count: every envelope holds a cent")
+        the_drop = DropPlan(
+            at_s=0.0,
+            kind=drop.kind,
+            count=count,
+            window_s=drop.window_s,
+            task=drop.task,
+            total_cents=total if drop.kind == "envelope" else 0,
+            value_cents=drop.value_cents if drop.kind == "coupon" else 0,
+        )
+        # "follow": every bot follows the host first, as --follow does.
+        plan = replace(
+            plan, rate=0.0, drops=(the_drop,), grab_share=1.0, followers=n if drop.task == "follow" else 0
+        )
     return replace(plan, warnings=tuple(warnings))
+
+
+def _check_drop_options(scenario: str, drop: DropOptions) -> None:
+    if drop.kind not in ("envelope", "coupon"):
+        raise ValueError("--drop-kind must be envelope or coupon")
+    if drop.task not in DROP_TASKS:
+        raise ValueError(f"--drop-task must be one of {', '.join(DROP_TASKS)}")
+    low, high = DROP_WINDOW_S
+    if not low <= drop.window_s <= high:
+        raise ValueError(f"--drop-window must be {low}-{high} seconds")
+    if not 1 <= drop.value_cents <= 1_000_000:
+        raise ValueError("--drop-value must be 1-1000000 cents")
+    if drop.mixed_drops < 0:
+        raise ValueError("--drops cannot be negative")
+    if drop.mixed_drops and scenario != "mixed":
+        raise ValueError("--drops K belongs to the mixed scenario (the drops scenario makes one drop)")
+
+
+def mixed_drops(k: int, viewers: int, duration_s: float) -> tuple[DropPlan, ...]:
+    """``mixed --drops K``: K drops spread over the show, envelope and coupon in turn.
+
+    Each is for half of its grabbers (so some find it gone) and its window fits in the gap to the
+    next one where the contract allows (5 s at least; the next waits for it to end anyway).
+    """
+    grabbers = max(1, sum(1 for i in range(viewers) if (i * GOLDEN) % 1.0 < MIXED_GRAB_SHARE))
+    count = max(1, grabbers // 2)
+    gap = duration_s / (k + 1)
+    window = int(max(DROP_WINDOW_S[0], min(10, gap)))
+    return tuple(
+        DropPlan(
+            at_s=round(gap * (j + 1), 1),
+            kind="envelope" if j % 2 == 0 else "coupon",
+            count=count,
+            window_s=window,
+            total_cents=100 * count if j % 2 == 0 else 0,
+            value_cents=500 if j % 2 else 0,
+            min_spend_cents=2000 if j % 2 else 0,
+        )
+        for j in range(k)
+    )

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from bots.checks import SaleLedger
+from bots.drop_checks import VIOLATIONS as DROP_VIOLATIONS
 from bots.hist import Histogram, bucket_bounds
 from bots.plan import Plan
 from bots.stats import Stats
@@ -151,6 +152,11 @@ def build_report(
             int(shares.get("mismatches", 0)),
             "sharers whose leaderboard row differs from the acked orders, or orders with the wrong share",
         )
+
+    drops = server_checks.get("drops")
+    if isinstance(drops, dict):  # drops: every broken promise the judge found (bots/drop_checks.py)
+        for kind, n in drops.get("violation_counts", {}).items():
+            fail(f"drop_{kind}", int(n), DROP_VIOLATIONS.get(kind, kind))
 
     if shop is not None:  # --pay: the shop's samples and the final accounting (bots/shop.py)
         fail("held_over_stock", shop["held_over_stock_samples"], "samples where held units exceeded stock")
@@ -298,6 +304,7 @@ def build_report(
         },
         "errors": dict(sorted(stats.errors.items())),
         "orders": shop,
+        "drops": drops if isinstance(drops, dict) else None,
         "server": server_checks,
         "bots": {
             "procs": plan.procs,
@@ -412,6 +419,9 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f" / {shares['wrong_attribution'] + shares['wrong_commission']}",
             )
         )
+    drops = report.get("drops")
+    if isinstance(drops, dict):
+        rows += drop_rows(drops)
     shop = report.get("orders")
     if isinstance(shop, dict):
         states = ", ".join(f"{k} {v}" for k, v in shop["by_state"].items())
@@ -436,6 +446,47 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"{w['viewers']} viewers  cpu {w['cpu_pct']}%  loop lag p99 {w['loop_lag_p99_ms']} ms",
             )
         )
+    return rows
+
+
+def drop_rows(drops: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One line per drop (what happened, the server's figures, speed) and the violations."""
+    rows = []
+    for d in drops.get("drops", []):
+        server = d["server"]
+        money = (
+            f"cents {server.get('cents_listed')} of {server.get('total_cents')} "
+            f"(left {server.get('left_cents')})"
+            if d["kind"] == "envelope"
+            else f"coupons of {server.get('value_cents')} cents"
+        )
+        ack = d["ack_ms"]
+        speed = (
+            f"{d['grabs_per_s']} grabs/s  ack p50 {ack['p50']}  p95 {ack['p95']}  p99 {ack['p99']} ms"
+            if ack["count"]
+            else "no timed grabs"
+        )
+        rows += [
+            (
+                "drops",
+                f"{d['kind']} {d['id']} (count {d['count']}, task {d['task']})",
+                f"grabbers {d['grabbers']}  wins {d['acked']}  gone {d['gone']}  ended {d['ended']}  "
+                f"claimed {server.get('claimed')}  {money}",
+            ),
+            ("drops", "  speed", speed),
+            (
+                "drops",
+                "  repeats",
+                f"same id again {d['repeats_sent']}  second grabs {d['second_grabs']} "
+                f"(limit_reached {d['limit_reached']})  reconnected {d['reconnected']}  "
+                f"lost to a reconnect {d['lost_to_reconnect']}  drop_end seen by {d['drop_end_viewers']}",
+            ),
+        ]
+    counts = drops.get("violation_counts", {})
+    found = ", ".join(f"{k} {n}" for k, n in counts.items()) if counts else "0"
+    rows.append(
+        ("correctness", "drop violations", f"{found}  (wallets sampled {drops.get('sampled_users', 0)})")
+    )
     return rows
 
 

@@ -22,6 +22,7 @@ HISTOGRAMS = (
     "delivery",  # chat post sent -> the chat event arrives at a viewer (every viewer)
     "chat_ack",  # chat post sent -> its ack arrives at the poster
     "buy_ack",  # buy sent -> its ack or error arrives at the buyer
+    "grab_ack",  # a drop's grab sent -> its first answer (grabs whose connection dropped left out)
     "connect",  # TCP connect started -> hello received
     "loop_lag",  # how late the worker's event loop woke a 50 ms timer (bot-side delay)
 )
@@ -37,6 +38,8 @@ SECOND_FIELDS = (
     "buys_sent",
     "buys_acked",
     "units_acked",
+    "grabs_sent",  # first grabs of a drop (not the repeats)
+    "grabs_acked",  # of those, answered with a prize
     "errors",  # error events received
     "connects",  # hello received (first connections and reconnections)
     "disconnects",  # connections that ended before the run asked them to
@@ -89,6 +92,12 @@ class Stats:
         # --share-ratio: viewer user id -> the sharer whose link it connected through.
         self.attributed: dict[str, str] = {}
         self.workers: list[dict[str, Any]] = []  # one entry per worker process: cpu, lag, viewers
+        # Drops: every bot's grab of every drop (GrabRecord.to_dict), and every viewer's view of each
+        # drop it saw live (DropView.to_dict): bots.drop_checks judges them against the server.
+        self.grabs: list[dict[str, Any]] = []
+        self.drop_views: list[dict[str, Any]] = []
+        # A few grabbers' tokens (user -> token), for the parent to read their wallets and coupons.
+        self.sample_tokens: dict[str, str] = {}
 
     # -- recording -------------------------------------------------------
 
@@ -145,6 +154,9 @@ class Stats:
                     entry.setdefault(key, value)
         self.attributed.update(other.attributed)
         self.workers.extend(other.workers)
+        self.grabs.extend(other.grabs)
+        self.drop_views.extend(other.drop_views)
+        self.sample_tokens.update(other.sample_tokens)
         return self
 
     @classmethod
@@ -175,6 +187,9 @@ class Stats:
             "pins": {k: dict(v) for k, v in self.pins.items()},
             "attributed": dict(self.attributed),
             "workers": list(self.workers),
+            "grabs": list(self.grabs),
+            "drop_views": list(self.drop_views),
+            "sample_tokens": dict(self.sample_tokens),
         }
 
     @classmethod
@@ -191,4 +206,7 @@ class Stats:
         stats.pins = {k: dict(v) for k, v in data.get("pins", {}).items()}
         stats.attributed = {str(k): str(v) for k, v in data.get("attributed", {}).items()}
         stats.workers = [dict(w) for w in data.get("workers", [])]
+        stats.grabs = [dict(g) for g in data.get("grabs", [])]
+        stats.drop_views = [dict(v) for v in data.get("drop_views", [])]
+        stats.sample_tokens = {str(k): str(v) for k, v in data.get("sample_tokens", {}).items()}
         return stats

@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from bots.checks import SaleLedger
+from bots.drops import DropDriver, check_drops
 from bots.host import Host, HostError
 from bots.plan import Plan
 from bots.shares import ShareLink, ShareSetupError, compare, expected_board, make_links, sharer_tokens
@@ -146,6 +147,7 @@ class LiveState:
     seq_missing: dict[int, int] = field(default_factory=dict)
     errors: dict[int, dict[str, int]] = field(default_factory=dict)
     orders: dict[int, int] = field(default_factory=dict)
+    drops: dict[int, dict[str, Any]] = field(default_factory=dict)  # each worker's drops progress
     pin: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -161,6 +163,12 @@ class LiveState:
         self.seq_missing[wid] = msg["seq_missing"]
         self.errors[wid] = msg["errors"]
         self.orders[wid] = msg["orders"]
+        if msg.get("drops"):
+            self.drops[wid] = msg["drops"]
+
+    def drop_ready(self) -> int:
+        """Viewers connected and done with the drop's task, over every worker."""
+        return sum(int(d.get("ready", 0)) for d in self.drops.values())
 
     def snapshot(self) -> dict[str, Any]:
         """Figures for the view: the latest second every worker has reported, and running totals."""
@@ -225,6 +233,7 @@ class Swarm:
         self.share_links: list[ShareLink] = []  # --share-ratio
         self.shop: Shop | None = None  # --pay
         self.shop_result: ShopResult | None = None
+        self.drop_driver: DropDriver | None = None
         self.server_checks: dict[str, Any] = {}
         self.started_at = 0.0
         self.ended_at = 0.0
@@ -278,6 +287,10 @@ class Swarm:
             raise SetupError("--product and --pay need a host token: give --secret or --token")
         if plan.sharers and not identity.host_token:
             raise SetupError("--share-ratio reads the room's leaderboard: give --secret or --token")
+        if plan.drops and not identity.host_token:
+            raise SetupError("drops are created by the host: give --secret or --token")
+        if plan.drops and identity.secret is None and not identity.dev_tokens:
+            raise SetupError("grabbing needs signed-in viewers: give --secret (or run the server in --dev)")
         self.share_links = open_share_links(
             self.opts, plan, identity, fresh=self.opts.room is None and self.opts.token is None
         )
@@ -351,11 +364,28 @@ class Swarm:
         end = t0 + plan.ramp_s + plan.duration_s
         pin_at = t0 + plan.ramp_s + plan.pin.at_s if plan.pin is not None else None
         product_at = t0 + plan.ramp_s if plan.product is not None else None
+        driver = None
+        if plan.drops:
+            driver = self.drop_driver = DropDriver(
+                plan,
+                lambda: self._host(self.identity.room if self.identity else ""),
+                self._note,
+                self.problems,
+                self.fatal,
+            )
         next_ui = 0.0
         while not self.interrupted:
             now = time.time()
-            if now >= end:
+            if driver is None and now >= end:
                 break
+            if driver is not None:
+                if plan.scenario == "drops":
+                    # --duration bounds the wait; the run ends as soon as the drop is settled.
+                    if driver.done or now >= end:
+                        break
+                elif now >= end and (driver.done or now >= end + driver.overrun_s()):
+                    break
+                driver.tick(now, t0 + plan.ramp_s, self.state.drop_ready(), self.state.drops)
             if self.state.phase == "ramp" and now >= t0 + plan.ramp_s:
                 self.state.phase = "load"
                 self._note("load")
@@ -492,6 +522,8 @@ class Swarm:
                 checks["room_stats"] = {"skipped": str(err)[:200]}
             if self.share_links:
                 checks["shares"] = self._check_shares(host, stats)
+            if self.drop_driver is not None and self.drop_driver.created:
+                checks["drops"] = check_drops(host, self.targets[0].http, self.drop_driver.created, stats)
         return checks
 
     def _check_shares(self, host: Host, stats: Stats) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import orjson
 
 from bots.checks import SeqCheck
 from bots.client import HandshakeFailed, WsClient, connect
+from bots.grabber import DROP_EVENTS, GRAB_KINDS, Grabber
 from live import closecodes
 
 if TYPE_CHECKING:
@@ -65,9 +66,12 @@ class Viewer:
         "conn",
         "connect_at",
         "connect_started_us",
+        "deferred_hello",
+        "dropping",
         "ever_connected",
         "failovers",
         "fresh_snapshot",
+        "grabber",
         "hello_seen",
         "index",
         "name",
@@ -122,6 +126,9 @@ class Viewer:
         self.buy_timer: asyncio.TimerHandle | None = None
         self.replayed = False
         self.share: str | None = None  # a share code to connect with (?share=), --share-ratio
+        self.grabber: Grabber | None = None  # drops: grabs and drop_end accounting (bots.grabber)
+        self.dropping = False  # we are dropping the socket on purpose (a grab's reconnect role)
+        self.deferred_hello: dict[str, Any] | None = None  # a hello that came before ``conn`` was set
 
     # -- connection lifecycle ------------------------------------------------
 
@@ -145,6 +152,7 @@ class Viewer:
             uri = target.ws_uri(w.room, self.token, since, self.share)
             self.connect_started_us = _time_ns() // 1000
             self.hello_seen = False
+            self.deferred_hello = None
             try:
                 conn = await connect(uri, self, target.host, target.port, CONNECT_TIMEOUT_S)
             except asyncio.CancelledError:
@@ -159,8 +167,13 @@ class Viewer:
             self.conn = conn
             if w.closing:
                 conn.close()  # the worker closed its viewers while this one was still connecting
+            elif self.deferred_hello is not None:
+                hello, self.deferred_hello = self.deferred_hello, None
+                if self.hello_seen:
+                    self._after_hello(hello, _time_ns() // 1000)
             code, _reason = await conn.closed
             self.conn = None
+            deliberate, self.dropping = self.dropping, False
             if conn.handler_errors:
                 w.stats.count("bot_errors", conn.handler_errors)
             if self.hello_seen:
@@ -168,7 +181,9 @@ class Viewer:
                 backoff = BACKOFF_FIRST_S
             if w.closing:
                 break  # we closed it
-            if self.hello_seen:
+            if deliberate:
+                w.stats.count("grab_reconnects")
+            elif self.hello_seen:
                 w.disconnected(code)
             else:  # refused after the handshake (bad token, a failing room): an attempt that failed
                 w.connect_failed(f"closed_{code}")
@@ -178,7 +193,11 @@ class Viewer:
                     w.stats.count("chat_unanswered_at_disconnect")
                 else:
                     self.resend[rid] = entry
+                    if entry[0] in GRAB_KINDS and self.grabber is not None:
+                        self.grabber.lost(rid)
             self.pending.clear()
+            if deliberate:
+                continue  # straight back, resuming: the point is the re-sent grab
             if code in FATAL_CLOSES:
                 w.stats.count("fatal_closes")
                 return
@@ -191,6 +210,12 @@ class Viewer:
             if not await w.sleep(backoff * (0.5 + w.rng.random())):
                 return
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def drop_socket(self) -> None:
+        """Close the connection on purpose; ``run`` reconnects at once, resuming, and re-sends."""
+        if self.conn is not None:
+            self.dropping = True
+            self.conn.close()
 
     def close(self) -> None:
         if self.buy_timer is not None:
@@ -253,6 +278,9 @@ class Viewer:
                     seq.event(n)
                 if t in PIN_EVENTS:
                     self._on_pin_event(t, ev)
+                elif t in DROP_EVENTS:
+                    if self.grabber is not None:
+                        self.grabber.on_event(t, ev, now_us)
                 elif t == "product":
                     product = ev.get("product")
                     if isinstance(product, dict) and not ev.get("removed"):
@@ -278,12 +306,32 @@ class Viewer:
             for product in bag:
                 if isinstance(product, dict):
                     self._on_product(product)
+        if self.conn is None:
+            # The hello came in the same read as the handshake's answer, before ``connect`` returned
+            # the connection: what it sends waits until ``run`` has it.
+            self.deferred_hello = ev
+            return
+        self._after_hello(ev, now_us)
+
+    def _after_hello(self, ev: dict[str, Any], now_us: int) -> None:
+        """What a hello sets going once the connection can send: re-sends, grabs, the task, buys."""
+        w = self.worker
+        grabber = self.grabber
         if self.resend and self.conn is not None:
             for rid, (kind, sent_us, frame) in self.resend.items():
                 self.pending[rid] = (kind, sent_us, frame)
                 self.conn.send_text(frame)
-                w.stats.count("buys_resent")
+                if kind in GRAB_KINDS and grabber is not None:
+                    w.stats.count("grabs_resent")
+                    grabber.resent(rid)
+                else:
+                    w.stats.count("buys_resent")
             self.resend.clear()
+        if grabber is not None:
+            grabber.on_hello(ev, now_us)
+            chatting = any(kind == "chat" for kind, _s, _f in self.pending.values())
+            if grabber.chat_task and grabber.active and not grabber.chatted and not chatting:
+                self.post_chat(f"Grabbing!{w.stamp_prefix}{now_us:x}")  # one line, for task "chat"
         if self.buy_waiting:
             self._attempt_buy()
 
@@ -298,6 +346,11 @@ class Viewer:
         if kind == "chat":
             w.stats.hists["chat_ack"].record(now_us - sent_us)
             counts["chat_acked"] += 1
+            if self.grabber is not None:
+                self.grabber.chatted = True
+            return
+        if kind in GRAB_KINDS and self.grabber is not None:
+            self.grabber.on_answer(kind, rid, ev, now_us)
             return
         w.stats.hists["buy_ack"].record(now_us - sent_us)
         order = ev.get("order")
@@ -315,7 +368,7 @@ class Viewer:
                 w.crowd.bought(self)
             if self.replay and not self.replayed:
                 self.replayed = True
-                self._send_request(rid, "replay", entry[2], now_us)
+                self.send_request(rid, "replay", entry[2], now_us)
                 w.stats.count("replays_sent")
                 return
         else:
@@ -334,6 +387,9 @@ class Viewer:
         kind = entry[0]
         if kind == "chat":
             w.stats.count("chat_rejected")
+            return
+        if kind in GRAB_KINDS and self.grabber is not None:
+            self.grabber.on_answer(kind, str(rid), ev, now_us)
             return
         w.stats.hists["buy_ack"].record(now_us - entry[1])
         if kind == "replay":
@@ -423,7 +479,7 @@ class Viewer:
 
     # -- sending -------------------------------------------------------------------
 
-    def _send_request(self, rid: str, kind: str, frame: bytes, now_us: int) -> bool:
+    def send_request(self, rid: str, kind: str, frame: bytes, now_us: int) -> bool:
         conn = self.conn
         if conn is None or not self.hello_seen or not conn.send_text(frame):
             return False
@@ -438,7 +494,7 @@ class Viewer:
         rid = f"c{self.chat_k}"
         now_us = _time_ns() // 1000
         frame = _dumps({"t": "chat", "id": rid, "text": text})
-        if not self._send_request(rid, "chat", frame, now_us):
+        if not self.send_request(rid, "chat", frame, now_us):
             return False
         self.worker.second_now().counts["chat_sent"] += 1
         return True
@@ -473,5 +529,5 @@ class Viewer:
         rid = f"b{self.buy_k}-{self.sub}"
         item = "product" if w.plan.product_id is not None else "pin"
         frame = _dumps({"t": "buy", "id": rid, item: self.buy_pin, "qty": 1})
-        if self._send_request(rid, "buy", frame, _time_ns() // 1000):
+        if self.send_request(rid, "buy", frame, _time_ns() // 1000):
             w.second_now().counts["buys_sent"] += 1

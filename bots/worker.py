@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from bots.grabber import Grabber
 from bots.plan import Plan
 from bots.stats import Second, Stats
 from bots.texts import LOAD_LINES, STAMP
@@ -40,6 +41,10 @@ LAG_PROBE_S = 0.05
 ACK_GRACE_S = 3.0  # how long after the load stops a request may still be answered
 DRAIN_TIMEOUT_S = 5.0
 CLOSE_TIMEOUT_S = 5.0
+# Drops: this many winners and as many others of each worker hand their tokens to the parent,
+# which reads their wallets and coupons back.
+SAMPLE_WINNERS = 8
+SAMPLE_OTHERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +218,16 @@ class Worker:
                     connect_at=plan.connect_at_s(index),
                 )
             )
+        if plan.drops:
+            chat_task = plan.drop_task == "chat"
+            for v in self.viewers:
+                v.grabber = Grabber(
+                    v,
+                    active=plan.is_grabber(v.index) and v.token is not None,
+                    replays=plan.grab_replays(v.index),
+                    reconnects=plan.grab_reconnects(v.index),
+                    chat_task=chat_task,
+                )
         links = self.spec.share_links
         for v in self.viewers:
             if links and v.token and plan.is_attributed(v.index):
@@ -366,6 +381,17 @@ class Worker:
         if seconds:
             self._sent_seconds = max(seconds)
         missing = sum(v.seq.missing for v in self.viewers)
+        drops: dict[str, Any] = {}
+        grabbers = [v.grabber for v in self.viewers if v.grabber is not None]
+        if grabbers:
+            known = set().union(*(g.known_drops() for g in grabbers))
+            ever = [g for g in grabbers if g.viewer.ever_connected]
+            drops = {
+                "ready": sum(1 for g in grabbers if g.ready),
+                "busy": sum(1 for g in grabbers if g.busy()),
+                # per drop, the viewers still owed something: its drop_end, or an answer to a grab
+                "open": {d: sum(1 for g in ever if not g.settled(d)) for d in known},
+            }
         return {
             "kind": "progress",
             "wid": self.spec.wid,
@@ -376,6 +402,7 @@ class Worker:
             "errors": dict(self.stats.errors),
             "orders": len(self.stats.orders),
             "cpu_s": time.process_time() - self._cpu0,
+            "drops": drops,
         }
 
     # -- ending ---------------------------------------------------------------------
@@ -444,6 +471,7 @@ class Worker:
             stats.count("seq_regressions", s.regressions)
             if s.missing or s.duplicates:
                 stats.count("viewers_with_gaps")
+        self._drop_records(stats)
         wall = max(1e-9, time.time() - self._wall0)
         cpu = time.process_time() - self._cpu0
         lag = stats.hists["loop_lag"]
@@ -461,6 +489,23 @@ class Worker:
             }
         )
         return stats
+
+    def _drop_records(self, stats: Stats) -> None:
+        """Every grab and every view of a drop, and a few grabbers' tokens to read their wallets with."""
+        grabbers = [v.grabber for v in self.viewers if v.grabber is not None]
+        winners = others = 0
+        for g in grabbers:
+            stats.grabs.extend(r.to_dict() for r in g.records())
+            stats.drop_views.extend(d.to_dict() for d in g.views(online=g.viewer.is_open))
+            token = g.viewer.token
+            if not g.grabs or token is None or not g.all_answered():
+                continue
+            if g.won() and winners < SAMPLE_WINNERS:
+                winners += 1
+                stats.sample_tokens[g.viewer.sub] = token
+            elif not g.won() and others < SAMPLE_OTHERS:
+                others += 1
+                stats.sample_tokens[g.viewer.sub] = token
 
 
 async def _serve(spec: WorkerSpec, conn: Connection, uvloop_on: bool) -> None:
