@@ -15,8 +15,11 @@ import time
 from collections import deque
 from typing import Any
 
+import orjson
+
 from bots.texts import (
     CROWD_BOUGHT_LINES,
+    CROWD_DROP_LINES,
     CROWD_MISSED_LINES,
     CROWD_PIN_LINES,
     CROWD_PRICE_LINES,
@@ -28,6 +31,8 @@ from bots.worker import Worker, WorkerSpec
 FIRST_POST_S = (2.0, 15.0)  # a newcomer says something within this
 PACE_S = (10.0, 35.0)  # then about this often
 REACT_S = (0.8, 4.0)  # reactions come after this long
+GRAB_CHANCE = 0.8  # of the crowd grabs a drop
+GRAB_AFTER_S = (0.4, 4.0)
 
 
 class Crowd:
@@ -81,6 +86,18 @@ class Crowd:
         if self.pin_live and self.pins_seen.get(v.index) != pin_id:
             self.pins_seen[v.index] = pin_id
             self.say_later(v, CROWD_PIN_LINES, 0.35)
+
+    def drop_seen(self, v: Viewer, drop: dict[str, Any]) -> None:
+        """A host's drop: most of the crowd grabs within a few seconds, as people do."""
+        if drop.get("state") != "live" or self.rng.random() > GRAB_CHANCE:
+            return
+        frame = orjson.dumps({"t": "grab", "id": f"crowd-{drop.get('id')}", "drop": drop.get("id")})
+        self.worker.loop.call_later(self.rng.uniform(*GRAB_AFTER_S), self._grab, v, frame)
+        self.say_later(v, CROWD_DROP_LINES, 0.3)
+
+    def _grab(self, v: Viewer, frame: bytes) -> None:
+        # A task the drop asks for that this member has not done is refused; they shrug it off.
+        v.send_request(orjson.loads(frame)["id"], "grab", frame, time.time_ns() // 1000)
 
     def price_fell(self, v: Viewer, ev: dict[str, Any]) -> None:
         self.say_later(v, CROWD_PRICE_LINES, 0.2)

@@ -104,6 +104,12 @@ CROWD_MISSED_LINES = (
     "noo I missed it",
     "too slow again",
 )
+CROWD_DROP_LINES = (
+    "red envelope!!",
+    "grab grab grab",
+    "coupons!! thank you",
+    "got one!",
+)
 
 
 def crowd_line(rng: random.Random, *, pin_live: bool, recent: set[str]) -> str:

@@ -281,6 +281,8 @@ class Viewer:
                 elif t in DROP_EVENTS:
                     if self.grabber is not None:
                         self.grabber.on_event(t, ev, now_us)
+                    if w.crowd is not None and t == "drop":
+                        w.crowd.drop_seen(self, ev.get("drop") or {})
                 elif t == "product":
                     product = ev.get("product")
                     if isinstance(product, dict) and not ev.get("removed"):

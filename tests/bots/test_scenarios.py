@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bots.tokens import mint
 from tests.bots.runner import REPO, run_bots
 
 
@@ -145,8 +146,24 @@ async def test_crowd_runs_until_sigterm(live_server: Any) -> None:
                         snapshot = r.json() if r.status_code == 200 else {}
             except TimeoutError:
                 raise AssertionError(f"the crowd never showed up: {snapshot}") from None
-        names = {c["user"]["name"] for c in snapshot["chat"]}
-        assert names and all(not n.startswith("Bot") for n in names)
+            names = {c["user"]["name"] for c in snapshot["chat"]}
+            assert names and all(not n.startswith("Bot") for n in names)
+            # A host's drop: most of the crowd grabs it within seconds (the demo panel's "who got what").
+            host = {
+                "Authorization": "Bearer "
+                + mint(live_server.secret, sub="h", name="H", role="host", room=room)
+            }
+            body = {"kind": "envelope", "count": 12, "total_cents": 1200, "duration_s": 30}
+            r = await http.post(f"/api/rooms/{room}/drops", json=body, headers=host)
+            assert r.status_code == 201, r.text
+            drop = r.json()["id"]
+            claimed = 0
+            async with asyncio.timeout(20):
+                while claimed < 3:
+                    await asyncio.sleep(0.5)
+                    claimed = (await http.get(f"/api/rooms/{room}/drops/{drop}", headers=host)).json()[
+                        "claimed"
+                    ]
         proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), 15)
     finally:
