@@ -636,9 +636,9 @@ function renderPin({ priceDropped = false } = {}) {
   const off = pin.product.list_price_cents - pin.price_cents;
   $("#priceOff").textContent = off > 0 ? `-${Math.round((off / pin.product.list_price_cents) * 100)}%` : "";
   if (priceDropped) {
-    now.classList.remove("drop");
+    now.classList.remove("price-fall");
     void now.offsetWidth;
-    now.classList.add("drop");
+    now.classList.add("price-fall");
   }
   renderLadder(pin);
   const left = Math.max(0, pin.stock_left);
