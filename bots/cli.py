@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from bots.checks import SaleLedger
-from bots.plan import SCENARIOS, DropOptions, make_plan
+from bots.plan import SCENARIOS, AuctionOptions, DropOptions, make_plan
 from bots.report import EXIT_COULD_NOT_RUN, build_report, print_summary
 from bots.stats import Stats
 
@@ -37,9 +37,11 @@ scenarios:
   mixed     a live show: lurkers, chatters, likes, a pin whose price falls, a rush to buy
   crowd     a small believable crowd for demos, until Ctrl-C or SIGTERM (no report)
   drops     N grabbers rush a red-envelope or coupon drop; the server's list must match the acks
+  auction   N bidders snipe an auction in its last seconds; history, winner and order must agree
 """
 
 DROP_FLAGS = ("drop_kind", "drop_count", "drop_total", "drop_value", "drop_window", "drop_task")
+AUCTION_FLAGS = ("auction_duration", "extend", "start_cents", "increment", "snipe_window")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,6 +124,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="mixed: K drops during the show, envelope and coupon in turn, grabbed by half the viewers",
     )
+    auction = parser.add_argument_group("auction (contract §11)")
+    auction.add_argument("--auction-duration", type=int, help="auction: duration_s, 5-3600 (default 10)")
+    auction.add_argument(
+        "--extend", type=int, help="auction: extend_s, 0-60 (default 0 = sudden death: the end never moves)"
+    )
+    auction.add_argument("--start-cents", type=int, help="auction: start_cents (default 1000)")
+    auction.add_argument("--increment", type=int, help="auction: increment_cents (default 100)")
+    auction.add_argument(
+        "--snipe-window",
+        type=float,
+        help="auction: each bidder bids 1-3 times in the last this many seconds, some after the end "
+        "(default 2)",
+    )
     parser.add_argument("--procs", type=int, help="worker processes (default: enough for the load, <= cores)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     parser.add_argument(
@@ -181,6 +196,21 @@ def _drop_options(args: argparse.Namespace) -> DropOptions:
     )
 
 
+def _auction_options(args: argparse.Namespace) -> AuctionOptions:
+    given = [f for f in AUCTION_FLAGS if getattr(args, f, None) is not None]
+    if given and args.scenario != "auction":
+        flags = ", ".join("--" + f.replace("_", "-") for f in given)
+        raise ValueError(f"{flags}: for the auction scenario")
+    d = AuctionOptions()
+    return AuctionOptions(
+        duration_s=args.auction_duration if args.auction_duration is not None else d.duration_s,
+        extend_s=args.extend if args.extend is not None else d.extend_s,
+        start_cents=args.start_cents if args.start_cents is not None else d.start_cents,
+        increment_cents=args.increment if args.increment is not None else d.increment_cents,
+        snipe_window_s=args.snipe_window if args.snipe_window is not None else d.snipe_window_s,
+    )
+
+
 def _html_path(args: argparse.Namespace) -> Path | None:
     if args.no_html:
         return None
@@ -223,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
             share_ratio=args.share_ratio,
             followers=args.follow,
             drop=_drop_options(args),
+            auction=_auction_options(args),
         )
         if args.commission_bp is not None and not 0 <= args.commission_bp <= 5000:
             raise ValueError("--commission-bp must be 0-5000")

@@ -145,6 +145,28 @@ class Host:
         assert drop is not None
         return {**drop, "grabs": grabs}
 
+    def create_auction(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Put an auction up (contract §11); returns the auction the server made (with its id)."""
+        answer = self._call("POST", f"/api/rooms/{self.room}/auctions", body)
+        auction = answer.get("auction", answer) if isinstance(answer, dict) else None
+        if not isinstance(auction, dict) or not isinstance(auction.get("id"), str):
+            raise HostError(
+                f"POST /api/rooms/{self.room}/auctions answered without an auction id: {answer!r:.200}"
+            )
+        if not isinstance(auction.get("ends_at_ms"), int):
+            raise HostError(
+                f"POST /api/rooms/{self.room}/auctions answered without ends_at_ms: {answer!r:.200}"
+            )
+        return auction
+
+    def auction(self, auction_id: str) -> dict[str, Any]:
+        """An auction with its ladder, highest first (``GET /api/rooms/{room}/auctions/{auction}``)."""
+        answer = self._call("GET", f"/api/rooms/{self.room}/auctions/{auction_id}")
+        auction = answer.get("auction", answer) if isinstance(answer, dict) else None
+        if not isinstance(auction, dict) or not isinstance(auction.get("ladder"), list):
+            raise HostError(f"GET .../auctions/{auction_id}: no auction with a ladder: {answer!r:.200}")
+        return auction
+
     def orders(self) -> list[dict[str, Any]]:
         """Every order of the room, as the server has them."""
         answer = self._call("GET", f"/api/rooms/{self.room}/orders")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-SCENARIOS = ("chat", "stampede", "join", "mixed", "crowd", "drops")
+SCENARIOS = ("chat", "stampede", "join", "mixed", "crowd", "drops", "auction")
 
 # The contract's default chat limit is 5 posts per 10 s per user; a poster of the
 # bots posts at most this often so the swarm stays under it with a margin.
@@ -42,6 +42,20 @@ MIXED_GRAB_SHARE = 0.5  # mixed --drops: about this share of the viewers grab
 # and after a drop's window how long to wait for its end and the last answers.
 DROP_READY_WAIT_S = 30.0
 DROP_END_GRACE_S = 15.0
+# Auctions (contract §11): the bounds the contract puts on an auction, and the bidders' habits. One
+# bidder in each block of BID_REPLAY_EVERY re-sends its first acked bid's id (the identical ack is
+# owed), the place in the block moving as the grab replayers' does. Bids land at random instants of
+# the last --snipe-window seconds, some up to BID_LATE_S after the end (they must be refused);
+# a bid answered too_low is retried once at its min_cents by about BID_RETRY_SHARE of the bidders.
+AUCTION_DURATION_S = (5, 3600)
+AUCTION_EXTEND_S = (0, 60)
+BID_REPLAY_EVERY = 10
+BID_LATE_S = 0.5
+BID_RETRY_SHARE = 0.5
+BIDS_PER_BIDDER = (1, 3)
+# auction: after the auction's (possibly moved) end, how long to wait for auction_end everywhere
+# and the last answers.
+AUCTION_END_GRACE_S = 15.0
 # A server batches events into frames; past this many events a second per
 # viewer we assume batching (the contract allows it, the FINDINGS advise it).
 EVENTS_PER_FRAME_GUESS_S = 20.0
@@ -63,6 +77,8 @@ DEFAULTS = {
     "crowd": Defaults(viewers=15, rate=0.0, duration_s=0.0, ramp_s=5.0),
     # drops: --duration is the most the run waits after the ramp (filled in from the window).
     "drops": Defaults(viewers=2000, rate=0.0, duration_s=0.0, ramp_s=5.0),
+    # auction: likewise, filled in from the auction's duration and extension.
+    "auction": Defaults(viewers=300, rate=0.0, duration_s=0.0, ramp_s=3.0),
 }
 
 
@@ -168,6 +184,49 @@ class DropOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class AuctionOptions:
+    """The auction scenario's options (``--auction-duration``, ``--extend``, ...)."""
+
+    duration_s: int = 10
+    extend_s: int = 0  # 0 = sudden death
+    start_cents: int = 1000
+    increment_cents: int = 100
+    snipe_window_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionPlan:
+    """The auction the bots' host puts up once every bidder is connected (contract §11)."""
+
+    duration_s: int
+    extend_s: int
+    start_cents: int
+    increment_cents: int
+    snipe_window_s: float  # each bidder bids at random instants of the last this many seconds
+    list_price_cents: int = 5000
+
+    def body(self) -> dict[str, object]:
+        """The ``POST /api/rooms/{room}/auctions`` body; the server names the auction."""
+        return {
+            "product": {
+                "id": "bots-card",
+                "title": "Load-test card",
+                "list_price_cents": self.list_price_cents,
+            },
+            "start_cents": self.start_cents,
+            "increment_cents": self.increment_cents,
+            "duration_s": self.duration_s,
+            "extend_s": self.extend_s,
+        }
+
+    @property
+    def overrun_s(self) -> float:
+        """The most the end can move past the original end: the last bid is sent at most
+        ``BID_LATE_S`` after it (a too_low retry follows its answer at once), and it may extend."""
+        return BID_LATE_S + self.extend_s + 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class PayPlan:
     """``--pay``: the room holds orders for payment and a shop (the service role) settles them.
 
@@ -210,6 +269,7 @@ class Plan:
     followers: int = 0  # viewers [0, followers) follow the room's host before connecting
     drops: tuple[DropPlan, ...] = ()  # drops the bots create, in order, one at a time
     grab_share: float = 0.0  # the share of the viewers that grab each drop (1: everyone)
+    auction: AuctionPlan | None = None  # the auction scenario's auction; every viewer bids
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def is_poster(self, index: int) -> bool:
@@ -246,6 +306,11 @@ class Plan:
         """Drops its socket right after sending the grab, reconnects with ``?since=`` and re-sends."""
         place = GRAB_RECONNECT_AT * (1 + index // GRAB_RECONNECT_EVERY)
         return index % GRAB_RECONNECT_EVERY == place % GRAB_RECONNECT_EVERY
+
+    def bid_replays(self, index: int) -> bool:
+        """Re-sends its first acked bid's id once: the identical ack is owed."""
+        block = index // BID_REPLAY_EVERY
+        return index % BID_REPLAY_EVERY == block % BID_REPLAY_EVERY
 
     @property
     def drop_task(self) -> str:
@@ -319,6 +384,7 @@ def make_plan(
     share_ratio: float = 0.0,
     followers: int = 0,
     drop: DropOptions | None = None,
+    auction: AuctionOptions | None = None,
 ) -> Plan:
     """The plan of a scenario; options left as None take the scenario's defaults."""
     if scenario not in DEFAULTS:
@@ -335,6 +401,9 @@ def make_plan(
     drop = drop or DropOptions()
     if scenario == "drops" and duration_s is None:
         duration = DROP_READY_WAIT_S + drop.window_s + DROP_END_GRACE_S
+    bidding = _auction_plan(auction or AuctionOptions())
+    if scenario == "auction" and duration_s is None:
+        duration = DROP_READY_WAIT_S + bidding.duration_s + bidding.overrun_s + AUCTION_END_GRACE_S
     if scenario != "crowd" and duration <= 0:
         raise ValueError("--duration must be positive")
     if (product_id is not None or pay) and scenario != "stampede":
@@ -454,7 +523,31 @@ def make_plan(
         plan = replace(
             plan, rate=0.0, drops=(the_drop,), grab_share=1.0, followers=n if drop.task == "follow" else 0
         )
+    elif scenario == "auction":
+        plan = replace(plan, rate=0.0, auction=bidding)
     return replace(plan, warnings=tuple(warnings))
+
+
+def _auction_plan(options: AuctionOptions) -> AuctionPlan:
+    low, high = AUCTION_DURATION_S
+    if not low <= options.duration_s <= high:
+        raise ValueError(f"--auction-duration must be {low}-{high} seconds")
+    low, high = AUCTION_EXTEND_S
+    if not low <= options.extend_s <= high:
+        raise ValueError(f"--extend must be {low}-{high} seconds (0 = sudden death)")
+    if options.start_cents < 0:
+        raise ValueError("--start-cents cannot be negative")
+    if options.increment_cents < 1:
+        raise ValueError("--increment must be at least 1 cent")
+    if not 0 < options.snipe_window_s <= options.duration_s:
+        raise ValueError("--snipe-window must be more than 0 and at most --auction-duration")
+    return AuctionPlan(
+        duration_s=options.duration_s,
+        extend_s=options.extend_s,
+        start_cents=options.start_cents,
+        increment_cents=options.increment_cents,
+        snipe_window_s=options.snipe_window_s,
+    )
 
 
 def _check_drop_options(scenario: str, drop: DropOptions) -> None:

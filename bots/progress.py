@@ -97,6 +97,8 @@ class RichView(NullView):
                 f"pin {snap.get('pin') or '-'}: {totals.get('buys_sent', 0)} buys, "
                 f"{totals.get('units_acked', 0)} units acked",
             )
+        if totals.get("bids_sent"):
+            table.add_row("auction", f"{totals['bids_sent']} bids, {totals.get('bids_acked', 0)} accepted")
         errors = snap["errors"]
         table.add_row("errors", ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "none")
         missing = snap["seq_missing"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bots.auction_checks import VIOLATIONS as AUCTION_VIOLATIONS
 from bots.checks import SaleLedger
 from bots.drop_checks import VIOLATIONS as DROP_VIOLATIONS
 from bots.hist import Histogram, bucket_bounds
@@ -20,6 +21,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # a correctness check failed
 EXIT_COULD_NOT_RUN = 2  # bad options, no server, no viewer ever connected
 
+# Contract §11: auction_end comes within 1 s of ends_at_ms. Later is a warning, not a failure: what
+# the bots time includes the delivery (and the bots' own delay on a loaded machine).
+AUCTION_END_ON_TIME_MS = 1000.0
 BUSY_CPU_PCT = 85.0  # a worker this busy may have delayed what it measured
 BUSY_LAG_MS = 50.0
 
@@ -158,6 +162,11 @@ def build_report(
         for kind, n in drops.get("violation_counts", {}).items():
             fail(f"drop_{kind}", int(n), DROP_VIOLATIONS.get(kind, kind))
 
+    auction = server_checks.get("auction")
+    if isinstance(auction, dict):  # auction: every broken promise the judge found (bots/auction_checks.py)
+        for kind, n in auction.get("violation_counts", {}).items():
+            fail(f"auction_{kind}", int(n), AUCTION_VIOLATIONS.get(kind, kind))
+
     if shop is not None:  # --pay: the shop's samples and the final accounting (bots/shop.py)
         fail("held_over_stock", shop["held_over_stock_samples"], "samples where held units exceeded stock")
         fail("accounting", shop["accounting_mismatches"], "items whose stock_total != stock_left + held")
@@ -171,6 +180,14 @@ def build_report(
     warnings: list[str] = list(plan.warnings) + problems
     if shop is not None and shop["errors"]:
         warnings.append(f"the shop's HTTP calls failed {len(shop['errors'])} times: {shop['errors'][0]}")
+    if isinstance(auction, dict):
+        for a in auction.get("auctions", []):
+            late = (a.get("end_lateness_ms") or {}).get("max")
+            if isinstance(late, int | float) and late > AUCTION_END_ON_TIME_MS:
+                warnings.append(
+                    f"auction {a['id']}: auction_end reached a viewer {late:g} ms after ends_at_ms "
+                    f"(the contract promises 1 s; p50 {a['end_lateness_ms']['p50']} ms)"
+                )
     connected = c.get("connected", 0)
     if c.get("never_connected"):
         warnings.append(f"{c['never_connected']} viewers never connected")
@@ -188,6 +205,7 @@ def build_report(
         "unexpected_acks",
         "acks_without_order",
         "chat_posts_skipped_late",
+        "bids_skipped_offline",
     ):
         if c.get(key):
             warnings.append(f"{key}: {c[key]}")
@@ -305,6 +323,7 @@ def build_report(
         "errors": dict(sorted(stats.errors.items())),
         "orders": shop,
         "drops": drops if isinstance(drops, dict) else None,
+        "auction": auction if isinstance(auction, dict) else None,
         "server": server_checks,
         "bots": {
             "procs": plan.procs,
@@ -422,6 +441,9 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     drops = report.get("drops")
     if isinstance(drops, dict):
         rows += drop_rows(drops)
+    auction = report.get("auction")
+    if isinstance(auction, dict):
+        rows += auction_rows(auction)
     shop = report.get("orders")
     if isinstance(shop, dict):
         states = ", ".join(f"{k} {v}" for k, v in shop["by_state"].items())
@@ -487,6 +509,55 @@ def drop_rows(drops: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows.append(
         ("correctness", "drop violations", f"{found}  (wallets sampled {drops.get('sampled_users', 0)})")
     )
+    return rows
+
+
+def auction_rows(auction: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """What happened in the auction, its speed, its end, and the violations."""
+    rows = []
+    for a in auction.get("auctions", []):
+        ack, late = a["ack_ms"], a["end_lateness_ms"]
+        speed = (
+            f"{a['bids_per_s']} bids/s  ack p50 {ack['p50']}  p95 {ack['p95']}  p99 {ack['p99']}  "
+            f"max {ack['max']} ms"
+            if ack["count"]
+            else "no timed bids"
+        )
+        end = (
+            f"moved {a['end_moved_ms']} ms  lateness p50 {late['p50']}  p99 {late['p99']}  "
+            f"max {late['max']} ms (n={late['count']})"
+            if late["count"]
+            else f"moved {a['end_moved_ms']} ms  no auction_end timed"
+        )
+        order = a.get("order") or {}
+        kind = f"extend {a['extend_s']} s" if a["extend_s"] else "sudden death"
+        rows += [
+            (
+                "auction",
+                f"{a['id']} ({kind})",
+                f"bidders {a['bidders']}  bids {a['bids_sent']} (retries {a['retries']})  "
+                f"accepted {a['accepted']}  too_low {a['too_low']}  ended {a['ended']}  "
+                f"refused {a['refused'] or 0}",
+            ),
+            ("auction", "  speed", speed),
+            ("auction", "  end", end),
+            (
+                "auction",
+                "  winner",
+                f"{a['winner']} at {a['cents']} cents  order {order.get('id')} ({order.get('state')})",
+            ),
+            (
+                "auction",
+                "  checks",
+                f"history {a['history_bids']} bids, seen whole by {a['whole_show_viewers']} "
+                f"of {a['viewers']}  "
+                f"auction_end seen by {a['end_viewers']}  replays {a['replays_sent']} "
+                f"(identical {a['replays_identical']})  lost to a reconnect {a['lost_to_reconnect']}",
+            ),
+        ]
+    counts = auction.get("violation_counts", {})
+    found = ", ".join(f"{k} {n}" for k, n in counts.items()) if counts else "0"
+    rows.append(("correctness", "auction violations", found))
     return rows
 
 

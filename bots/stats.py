@@ -40,6 +40,8 @@ SECOND_FIELDS = (
     "units_acked",
     "grabs_sent",  # first grabs of a drop (not the repeats)
     "grabs_acked",  # of those, answered with a prize
+    "bids_sent",  # auction bids (each a new id: first bids and too_low retries, not the replays)
+    "bids_acked",  # of those, accepted
     "errors",  # error events received
     "connects",  # hello received (first connections and reconnections)
     "disconnects",  # connections that ended before the run asked them to
@@ -98,6 +100,10 @@ class Stats:
         self.drop_views: list[dict[str, Any]] = []
         # A few grabbers' tokens (user -> token), for the parent to read their wallets and coupons.
         self.sample_tokens: dict[str, str] = {}
+        # Auctions: every bid a bot sent (BidRecord.to_dict) and every viewer's history of each auction
+        # it saw live (AuctionView.to_dict): bots.auction_checks judges them against the server.
+        self.bids: list[dict[str, Any]] = []
+        self.auction_views: list[dict[str, Any]] = []
 
     # -- recording -------------------------------------------------------
 
@@ -157,6 +163,8 @@ class Stats:
         self.grabs.extend(other.grabs)
         self.drop_views.extend(other.drop_views)
         self.sample_tokens.update(other.sample_tokens)
+        self.bids.extend(other.bids)
+        self.auction_views.extend(other.auction_views)
         return self
 
     @classmethod
@@ -190,6 +198,8 @@ class Stats:
             "grabs": list(self.grabs),
             "drop_views": list(self.drop_views),
             "sample_tokens": dict(self.sample_tokens),
+            "bids": list(self.bids),
+            "auction_views": list(self.auction_views),
         }
 
     @classmethod
@@ -209,4 +219,7 @@ class Stats:
         stats.grabs = [dict(g) for g in data.get("grabs", [])]
         stats.drop_views = [dict(v) for v in data.get("drop_views", [])]
         stats.sample_tokens = {str(k): str(v) for k, v in data.get("sample_tokens", {}).items()}
+        # Kept as they came: the views' bid tuples are shared (bots.auction_checks.AuctionView).
+        stats.bids = list(data.get("bids", []))
+        stats.auction_views = list(data.get("auction_views", []))
         return stats

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from bots.auctions import AuctionDriver, check_auction
 from bots.checks import SaleLedger
 from bots.drops import DropDriver, check_drops
 from bots.host import Host, HostError
@@ -148,6 +149,7 @@ class LiveState:
     errors: dict[int, dict[str, int]] = field(default_factory=dict)
     orders: dict[int, int] = field(default_factory=dict)
     drops: dict[int, dict[str, Any]] = field(default_factory=dict)  # each worker's drops progress
+    auctions: dict[int, dict[str, Any]] = field(default_factory=dict)  # each worker's auction progress
     pin: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -165,10 +167,16 @@ class LiveState:
         self.orders[wid] = msg["orders"]
         if msg.get("drops"):
             self.drops[wid] = msg["drops"]
+        if msg.get("auctions"):
+            self.auctions[wid] = msg["auctions"]
 
     def drop_ready(self) -> int:
         """Viewers connected and done with the drop's task, over every worker."""
         return sum(int(d.get("ready", 0)) for d in self.drops.values())
+
+    def auction_ready(self) -> int:
+        """Viewers connected, over every worker (the auction goes up when all are)."""
+        return sum(int(a.get("ready", 0)) for a in self.auctions.values())
 
     def snapshot(self) -> dict[str, Any]:
         """Figures for the view: the latest second every worker has reported, and running totals."""
@@ -234,6 +242,7 @@ class Swarm:
         self.shop: Shop | None = None  # --pay
         self.shop_result: ShopResult | None = None
         self.drop_driver: DropDriver | None = None
+        self.auction_driver: AuctionDriver | None = None
         self.server_checks: dict[str, Any] = {}
         self.started_at = 0.0
         self.ended_at = 0.0
@@ -291,6 +300,10 @@ class Swarm:
             raise SetupError("drops are created by the host: give --secret or --token")
         if plan.drops and identity.secret is None and not identity.dev_tokens:
             raise SetupError("grabbing needs signed-in viewers: give --secret (or run the server in --dev)")
+        if plan.auction is not None and not identity.host_token:
+            raise SetupError("the auction is put up by the host: give --secret or --token")
+        if plan.auction is not None and identity.secret is None and not identity.dev_tokens:
+            raise SetupError("bidding needs signed-in viewers: give --secret (or run the server in --dev)")
         self.share_links = open_share_links(
             self.opts, plan, identity, fresh=self.opts.room is None and self.opts.token is None
         )
@@ -373,10 +386,24 @@ class Swarm:
                 self.problems,
                 self.fatal,
             )
+        auction = None
+        if plan.auction is not None:
+            auction = self.auction_driver = AuctionDriver(
+                plan,
+                lambda: self._host(self.identity.room if self.identity else ""),
+                self._note,
+                self.problems,
+                self.fatal,
+            )
         next_ui = 0.0
         while not self.interrupted:
             now = time.time()
-            if driver is None and now >= end:
+            if auction is not None:
+                # --duration bounds the wait; the run ends as soon as the auction is settled.
+                if auction.done or now >= end:
+                    break
+                auction.tick(now, t0 + plan.ramp_s, self.state.auction_ready(), self.state.auctions)
+            elif driver is None and now >= end:
                 break
             if driver is not None:
                 if plan.scenario == "drops":
@@ -524,6 +551,8 @@ class Swarm:
                 checks["shares"] = self._check_shares(host, stats)
             if self.drop_driver is not None and self.drop_driver.created:
                 checks["drops"] = check_drops(host, self.targets[0].http, self.drop_driver.created, stats)
+            if self.auction_driver is not None and self.auction_driver.created is not None:
+                checks["auction"] = check_auction(host, self.auction_driver.created, stats)
         return checks
 
     def _check_shares(self, host: Host, stats: Stats) -> dict[str, Any]:

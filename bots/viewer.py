@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from bots.bidder import AUCTION_EVENTS, BID_KINDS, Bidder
 from bots.checks import SeqCheck
 from bots.client import HandshakeFailed, WsClient, connect
 from bots.grabber import DROP_EVENTS, GRAB_KINDS, Grabber
@@ -54,6 +55,7 @@ class Viewer:
     """A viewer of the swarm. ``worker`` holds the shared clock, stats and plan."""
 
     __slots__ = (
+        "bidder",
         "buy_done",
         "buy_got",
         "buy_k",
@@ -127,6 +129,7 @@ class Viewer:
         self.replayed = False
         self.share: str | None = None  # a share code to connect with (?share=), --share-ratio
         self.grabber: Grabber | None = None  # drops: grabs and drop_end accounting (bots.grabber)
+        self.bidder: Bidder | None = None  # auction: bids and the history of each auction (bots.bidder)
         self.dropping = False  # we are dropping the socket on purpose (a grab's reconnect role)
         self.deferred_hello: dict[str, Any] | None = None  # a hello that came before ``conn`` was set
 
@@ -195,6 +198,8 @@ class Viewer:
                     self.resend[rid] = entry
                     if entry[0] in GRAB_KINDS and self.grabber is not None:
                         self.grabber.lost(rid)
+                    elif entry[0] in BID_KINDS and self.bidder is not None:
+                        self.bidder.lost(rid)
             self.pending.clear()
             if deliberate:
                 continue  # straight back, resuming: the point is the re-sent grab
@@ -218,6 +223,8 @@ class Viewer:
             self.conn.close()
 
     def close(self) -> None:
+        if self.bidder is not None:
+            self.bidder.cancel()
         if self.buy_timer is not None:
             self.buy_timer.cancel()
             self.buy_timer = None
@@ -283,6 +290,9 @@ class Viewer:
                         self.grabber.on_event(t, ev, now_us)
                     if w.crowd is not None and t == "drop":
                         w.crowd.drop_seen(self, ev.get("drop") or {})
+                elif t in AUCTION_EVENTS:
+                    if self.bidder is not None:
+                        self.bidder.on_event(t, ev)
                 elif t == "product":
                     product = ev.get("product")
                     if isinstance(product, dict) and not ev.get("removed"):
@@ -303,6 +313,9 @@ class Viewer:
         pin = ev.get("pin")
         if isinstance(pin, dict):
             self._on_pin(pin)
+        if self.bidder is not None:
+            # Here, not after the deferral: the events after this hello in its frame are the auction's.
+            self.bidder.on_hello(ev)
         bag = ev.get("bag")
         if isinstance(bag, list):
             for product in bag:
@@ -326,6 +339,8 @@ class Viewer:
                 if kind in GRAB_KINDS and grabber is not None:
                     w.stats.count("grabs_resent")
                     grabber.resent(rid)
+                elif kind in BID_KINDS:
+                    w.stats.count("bids_resent")
                 else:
                     w.stats.count("buys_resent")
             self.resend.clear()
@@ -353,6 +368,9 @@ class Viewer:
             return
         if kind in GRAB_KINDS and self.grabber is not None:
             self.grabber.on_answer(kind, rid, ev, now_us)
+            return
+        if kind in BID_KINDS and self.bidder is not None:
+            self.bidder.on_answer(kind, rid, ev, now_us)
             return
         w.stats.hists["buy_ack"].record(now_us - sent_us)
         order = ev.get("order")
@@ -392,6 +410,9 @@ class Viewer:
             return
         if kind in GRAB_KINDS and self.grabber is not None:
             self.grabber.on_answer(kind, str(rid), ev, now_us)
+            return
+        if kind in BID_KINDS and self.bidder is not None:
+            self.bidder.on_answer(kind, str(rid), ev, now_us)
             return
         w.stats.hists["buy_ack"].record(now_us - entry[1])
         if kind == "replay":

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from bots.bidder import Bidder
 from bots.grabber import Grabber
 from bots.plan import Plan
 from bots.stats import Second, Stats
@@ -158,6 +159,16 @@ class Worker:
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._cpu0 = 0.0
         self._wall0 = 0.0
+        # auction: one tuple per bid event, shared by the histories of this worker's viewers
+        self._interned: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # Viewer indexes connected when the drain ended (None: not drained); the final stats are
+        # taken after every connection is closed, so "online at the end" is noted here.
+        self.online_at_end: set[int] | None = None
+
+    def intern(self, value: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The one copy of an equal tuple in this worker: every viewer's history holds the same
+        bid event, and a shared tuple is kept (and pickled to the parent) once."""
+        return self._interned.setdefault(value, value)
 
     # -- time -----------------------------------------------------------------------
 
@@ -228,6 +239,9 @@ class Worker:
                     reconnects=plan.grab_reconnects(v.index),
                     chat_task=chat_task,
                 )
+        if plan.auction is not None:
+            for v in self.viewers:
+                v.bidder = Bidder(v, active=v.token is not None, replays=plan.bid_replays(v.index))
         links = self.spec.share_links
         for v in self.viewers:
             if links and v.token and plan.is_attributed(v.index):
@@ -392,6 +406,16 @@ class Worker:
                 # per drop, the viewers still owed something: its drop_end, or an answer to a grab
                 "open": {d: sum(1 for g in ever if not g.settled(d)) for d in known},
             }
+        auctions: dict[str, Any] = {}
+        bidders = [v.bidder for v in self.viewers if v.bidder is not None]
+        if bidders:
+            running = set().union(*(b.known() for b in bidders))
+            watching = [b for b in bidders if b.viewer.ever_connected]
+            auctions = {
+                "ready": sum(1 for b in bidders if b.ready),
+                # per auction, the viewers still owed something: its auction_end, or an answer to a bid
+                "open": {a: sum(1 for b in watching if not b.settled(a)) for a in running},
+            }
         return {
             "kind": "progress",
             "wid": self.spec.wid,
@@ -403,6 +427,7 @@ class Worker:
             "orders": len(self.stats.orders),
             "cpu_s": time.process_time() - self._cpu0,
             "drops": drops,
+            "auctions": auctions,
         }
 
     # -- ending ---------------------------------------------------------------------
@@ -433,6 +458,7 @@ class Worker:
         ever = [v for v in self.viewers if v.ever_connected]
         while time.time() < deadline and any(not v.is_open or v.seq.last < seq for v in ever):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+        self.online_at_end = {v.index for v in self.viewers if v.is_open}
         for v in ever:
             if not v.is_open:
                 self.stats.count("viewers_offline_at_end")
@@ -472,6 +498,10 @@ class Worker:
             if s.missing or s.duplicates:
                 stats.count("viewers_with_gaps")
         self._drop_records(stats)
+        for v in self.viewers:
+            if v.bidder is not None:
+                stats.bids.extend(r.to_dict() for r in v.bidder.records())
+                stats.auction_views.extend(a.to_dict() for a in v.bidder.views(online=self._online(v)))
         wall = max(1e-9, time.time() - self._wall0)
         cpu = time.process_time() - self._cpu0
         lag = stats.hists["loop_lag"]
@@ -490,13 +520,16 @@ class Worker:
         )
         return stats
 
+    def _online(self, v: Viewer) -> bool:
+        return v.index in self.online_at_end if self.online_at_end is not None else v.is_open
+
     def _drop_records(self, stats: Stats) -> None:
         """Every grab and every view of a drop, and a few grabbers' tokens to read their wallets with."""
         grabbers = [v.grabber for v in self.viewers if v.grabber is not None]
         winners = others = 0
         for g in grabbers:
             stats.grabs.extend(r.to_dict() for r in g.records())
-            stats.drop_views.extend(d.to_dict() for d in g.views(online=g.viewer.is_open))
+            stats.drop_views.extend(d.to_dict() for d in g.views(online=self._online(g.viewer)))
             token = g.viewer.token
             if not g.grabs or token is None or not g.all_answered():
                 continue
@@ -523,6 +556,10 @@ async def _serve(spec: WorkerSpec, conn: Connection, uvloop_on: bool) -> None:
             commands.put_nowait({"cmd": "abort"})
 
     loop.add_reader(conn.fileno(), read_command)
+    # uvloop makes a watched fd non-blocking, and the pipe is one socket both ways: a send bigger than
+    # the socket's buffer (an auction's histories) would then fail with EAGAIN instead of waiting for
+    # the parent to read. Reads stay safe: read_command only reads what poll() says has arrived.
+    os.set_blocking(conn.fileno(), True)
     await worker.prepare()
     conn.send({"kind": "ready", "wid": spec.wid})
     command = await commands.get()
@@ -552,6 +589,8 @@ async def _serve(spec: WorkerSpec, conn: Connection, uvloop_on: bool) -> None:
         reporter.cancel()
     with contextlib.suppress(OSError):
         loop.remove_reader(conn.fileno())
+    with contextlib.suppress(OSError):
+        os.set_blocking(conn.fileno(), True)  # removing the reader does not undo non-blocking
     with contextlib.suppress(OSError, BrokenPipeError):
         conn.send({"kind": "result", "wid": spec.wid, "stats": worker.final_stats().to_dict()})
 

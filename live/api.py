@@ -14,12 +14,12 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from live.auth import Identity, Role, bearer_identity, make_token
+from live.auth import Identity, Role, bearer_identity, make_token, required_identity
 from live.metrics import Metrics
 from live.sales import SaleStore
 from live.settings import Settings
 from live.store import RoomStore, ScheduledCursor, now_ms
-from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unauthorized, Unavailable
+from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unavailable
 from rooms.ids import ROOM_ID_RE, parse_item_id, parse_new_room_id, parse_room_id
 from rooms.moderation import parse_moderation
 from rooms.pins import parse_pin
@@ -68,7 +68,8 @@ def error_response(err: RoomError) -> JSONResponse:
     headers = {}
     if err.retry_after_ms is not None:
         headers["Retry-After"] = str(max(1, (err.retry_after_ms + 999) // 1000))
-    return JSONResponse({"error": err.code, "message": err.message}, status_code=err.status, headers=headers)
+    body = {"error": err.code, "message": err.message, **err.fields}
+    return JSONResponse(body, status_code=err.status, headers=headers)
 
 
 def csv_cell(value: object) -> object:
@@ -147,10 +148,7 @@ class Api:
         return bearer_identity(self.settings.secret, request.headers.get("authorization"))
 
     def _require(self, request: Request) -> Identity:
-        identity = self._who(request)
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
-        return identity
+        return required_identity(self.settings.secret, request.headers.get("authorization"))
 
     def _host(self, request: Request) -> tuple[str, Identity]:
         room = parse_room_id(request.path_params["room"])

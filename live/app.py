@@ -22,6 +22,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from live.api import Api, error_response
+from live.auctions import AuctionStore
+from live.auctions_api import AuctionsApi
 from live.cancellation import cancel_and_wait
 from live.closecodes_js import closecodes_js
 from live.drops import DropStore
@@ -84,12 +86,14 @@ def create_app(settings: Settings) -> Starlette:
     store = RoomStore(redis, settings)
     hubs = HubRegistry(store, reader_redis, settings, metrics)
     drops = DropStore(store)
-    gateway = Gateway(store, hubs, settings, metrics, drops)
+    auctions = AuctionStore(store)
+    gateway = Gateway(store, hubs, settings, metrics, drops, auctions)
     me = MeChannel(settings, metrics, store.social)  # /ws/me: one Pub/Sub subscriber per process
     my_orders = MyOrders(redis, settings)
     social = SocialApi(store.social, settings)
     shares = Shares(redis, settings)
     drops_api = DropsApi(drops, settings)
+    auctions_api = AuctionsApi(auctions, settings)
     video = _load_video(settings)
     api = Api(store, settings, video, metrics)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
@@ -167,6 +171,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room}/drops/{drop}", drops_api.one, methods=["GET"]),
         Route("/api/me/wallet", drops_api.wallet, methods=["GET"]),
         Route("/api/me/coupons", drops_api.coupons, methods=["GET"]),
+        Route("/api/rooms/{room}/auctions", auctions_api.create, methods=["POST"]),
+        Route("/api/rooms/{room}/auctions/{auction}", auctions_api.one, methods=["GET"]),
         Route("/api/webhooks/deliveries", deliveries.endpoint, methods=["GET"]),
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),

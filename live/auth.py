@@ -98,6 +98,14 @@ def _check_claims(claims: dict[str, object]) -> Identity:
     return Identity(UserId(sub), shown_name, parsed_role, RoomId(room) if room else None)
 
 
+def required_identity(secret: str, header: str | None) -> Identity:
+    """``bearer_identity`` for an endpoint that needs one: no header is ``Unauthorized``."""
+    identity = bearer_identity(secret, header)
+    if identity is None:
+        raise Unauthorized("an Authorization: Bearer token is required")
+    return identity
+
+
 def bearer_identity(secret: str, header: str | None) -> Identity | None:
     """Identity from an ``Authorization: Bearer`` header; None when there is no header."""
     if not header:

@@ -7,12 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors, read_json
-from live.auth import Identity, Role, bearer_identity
+from live.auth import Identity, Role, required_identity
 from live.drops import DropStore
 from live.settings import Settings
 from live.store import now_ms
 from rooms.drops import DROP_ID_RE, parse_drop
-from rooms.errors import BadRequest, Forbidden, NoSuchDrop, Unauthorized
+from rooms.errors import BadRequest, Forbidden, NoSuchDrop
 from rooms.ids import parse_room_id
 
 
@@ -22,10 +22,7 @@ class DropsApi:
         self.settings = settings
 
     def _identity(self, request: Request) -> Identity:
-        identity = bearer_identity(self.settings.secret, request.headers.get("authorization"))
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
-        return identity
+        return required_identity(self.settings.secret, request.headers.get("authorization"))
 
     def _shop(self, request: Request) -> str:
         """The room of the path, for its host or the shop's service token."""

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from live import closecodes
+from live.auctions import AuctionStore
 from live.auth import Identity, Role, verify_token
 from live.connection import Connection
 from live.drops import DropStore
@@ -23,9 +24,9 @@ from live.metrics import Metrics
 from live.settings import Settings
 from live.shares import Shares
 from live.store import RoomStore, Snapshot, now_ms
-from rooms import events
 from rooms.chat import normalize_chat_text
 from rooms.commands import (
+    BidCommand,
     BuyCommand,
     ChatCommand,
     CommandError,
@@ -45,17 +46,13 @@ from rooms.errors import (
     Unauthorized,
     Unavailable,
 )
+from rooms.events import error_frame
 from rooms.flood import FloodGuard
 from rooms.ids import ROOM_ID_RE
 
 log = logging.getLogger("live.gateway")
 RAW_SEND_KEY = "live.raw_send"
 YIELD_EVERY = 8  # frames one connection may have answered in a row before the loop is let run
-
-
-def _error_frame(err: RoomError, request_id: str | None = None) -> str:
-    event = events.Error(err.code, err.message, request_id, err.retry_after_ms)
-    return "[" + events.encode_event(event).decode() + "]"
 
 
 _REQUEST_ID_RE = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')
@@ -135,7 +132,7 @@ async def read_frames(
             size = len(data.encode()) if isinstance(data, str) else len(data)
             if size > max_bytes:
                 err = TooLarge(f"frame is {size} bytes; at most {max_bytes}")
-                conn.push(_error_frame(err))
+                conn.push(error_frame(err))
                 conn.close_soon(closecodes.TOO_BIG, "frame too big")
                 return closecodes.TOO_BIG
             if not await handle(data):
@@ -154,10 +151,17 @@ async def read_frames(
 
 class Gateway:
     def __init__(
-        self, store: RoomStore, hubs: HubRegistry, settings: Settings, metrics: Metrics, drops: DropStore
+        self,
+        store: RoomStore,
+        hubs: HubRegistry,
+        settings: Settings,
+        metrics: Metrics,
+        drops: DropStore,
+        auctions: AuctionStore,
     ) -> None:
         self._store = store
         self._drops = drops
+        self._auctions = auctions
         self._hubs = hubs
         self._settings = settings
         self._metrics = metrics
@@ -182,7 +186,7 @@ class Gateway:
             since = parse_since(websocket.query_params.get("since"))
         except BadRequest as err:
             since = None
-            notes.append(_error_frame(err))
+            notes.append(error_frame(err))
         try:
             snap = await self._store.snapshot(
                 room,
@@ -216,7 +220,7 @@ class Gateway:
         self._metrics.error(err.code)
         self._metrics.disconnect(close_code)
         with contextlib.suppress(Exception):
-            await websocket.send_text(_error_frame(err))
+            await websocket.send_text(error_frame(err))
             await websocket.close(close_code, err.message[:120])
 
     def _hello(self, room: str, snap: Snapshot, identity: Identity | None, resumed: bool) -> str:
@@ -320,7 +324,7 @@ class Gateway:
             # how many refusals are answered before the cut, so looking for the id is cheap.
             err = RateLimited("too many frames", retry_after_ms=guard.retry_after_ms())
             self._metrics.error(err.code)
-            conn.push(_error_frame(err, _request_id_of(data)))
+            conn.push(error_frame(err, _request_id_of(data)))
             return not guard.strike(now)
         request_id: str | None = None
         try:
@@ -335,9 +339,9 @@ class Gateway:
                 conn.push('[{"t":"pong"}]')
                 return True
             if conn.identity is None:
-                raise Unauthorized("sign in to chat, like, buy or grab")
+                raise Unauthorized("sign in to chat, like, buy, grab or bid")
             if conn.identity.role is Role.SERVICE:
-                raise Forbidden("a service token cannot chat, like, buy or grab")
+                raise Forbidden("a service token cannot chat, like, buy, grab or bid")
             if isinstance(cmd, ChatCommand):
                 text = normalize_chat_text(cmd.text)
                 seq = await self._store.post_chat(conn.room, conn.identity, text, now)
@@ -362,13 +366,16 @@ class Gateway:
             elif isinstance(cmd, GrabCommand):
                 grab = await self._drops.grab(conn.room, conn.identity, cmd.drop, cmd.id, now)
                 conn.push(f'[{{"t":"ack","id":"{cmd.id}",{grab.part}}}]')
+            elif isinstance(cmd, BidCommand):
+                bid = await self._auctions.bid(conn.room, conn.identity, cmd.auction, cmd.id, cmd.cents, now)
+                conn.push(f'[{{"t":"ack","id":"{cmd.id}","bid":{bid.bid}}}]')
         except RoomError as err:
             self._metrics.error(err.code)
-            conn.push(_error_frame(err, request_id))
+            conn.push(error_frame(err, request_id))
             if isinstance(err, RateLimited) or err.code == "rate_limited":
                 return not guard.strike(now)
         except RedisError:
             unavailable = Unavailable("the store is unavailable; retry the same request id")
             self._metrics.error(unavailable.code)
-            conn.push(_error_frame(unavailable, request_id))
+            conn.push(error_frame(unavailable, request_id))
         return True

@@ -246,6 +246,20 @@ class RoomKeys:
         """Set of users who posted in this show (a drop's ``chat`` task)."""
         return self._k("chatters")
 
+    @property
+    def auction(self) -> str:
+        """Hash: the room's current auction (or its last one, ended), field by field (bid.lua)."""
+        return self._k("auction")
+
+    @property
+    def auctions(self) -> str:
+        """Hash auction id -> the auction's JSON as it ended."""
+        return self._k("auctions")
+
+    def auction_bids(self, auction: str) -> str:
+        """List of an auction's accepted bids as JSON, in order (the ladder); ``bid.lua`` appends."""
+        return self._k(f"auction_bids:{auction}")
+
     def hooks_claim_keys(self) -> list[str]:
         return [self.meta, self.hooks, self.hooks_due, self.hooks_attempts, self.hooks_born]
 
@@ -284,10 +298,15 @@ class RoomKeys:
             self.drops,
             self.coupons,
             self.chatters,
+            self.auction,
+            self.auctions,
         ]
 
     def grab_keys(self, drop: str) -> list[str]:
         return [*self.sale_keys(), self.drop_grabs(drop), self.drop_grabbers(drop)]
+
+    def bid_keys(self, auction: str) -> list[str]:
+        return [*self.sale_keys(), self.auction_bids(auction)]
 
     def share_visit_keys(self) -> list[str]:
         return [self.shares, self.attributions, self.share_board]
@@ -323,6 +342,7 @@ class RoomKeys:
             self.product_stock,
             self.product_order,
             self.drop,
+            self.auction,
         ]
 
 

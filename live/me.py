@@ -38,9 +38,9 @@ from live.metrics import Metrics
 from live.settings import Settings
 from live.social import SocialStore
 from live.store import now_ms
-from rooms import events
 from rooms.commands import REQUEST_ID_RE
 from rooms.errors import BadRequest, RateLimited, RoomError, Unauthorized, Unavailable
+from rooms.events import error_frame
 from rooms.flood import FloodGuard
 
 log = logging.getLogger("live.me")
@@ -53,11 +53,6 @@ SUBSCRIBE_WAIT_S = 1.0
 SUBSCRIBE_TIMEOUT_S = 5.0  # a socket whose user's subscription is not confirmed within this is refused
 INTERRUPTED = "the personal channel was interrupted; reconnect, then catch up with GET /api/me/orders"
 _bad_message_log = LogThrottle(10.0)
-
-
-def error_frame(err: RoomError, request_id: str | None = None) -> str:
-    event = events.Error(err.code, err.message, request_id, err.retry_after_ms)
-    return "[" + events.encode_event(event).decode() + "]"
 
 
 EVENT_START = '{"t":"'

@@ -22,16 +22,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors
-from live.auth import bearer_identity
+from live.auth import required_identity
 from live.keys import RoomKeys, user_orders
 from live.settings import Settings
 from live.store import now_ms
-from rooms.errors import BadRequest, Unauthorized
+from rooms.errors import BadRequest
 from rooms.ids import ROOM_ID_RE
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
 STALE_INDEX_MS = 10_000  # an index entry without its order after this long is a failed buy's
+# A bidder's entry names the order the auction's end makes for its winner (live/auctions.py): it
+# waits as long as an auction can run, then it is a lost bid's.
+STALE_BID_INDEX_MS = 48 * 3600 * 1000
+WON_ORDER_PREFIX = "won-"
 _ORDER_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
@@ -76,6 +80,15 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
+_BUYER_RE = re.compile(r'"user":"([^"]*)"')
+
+
+def _buyer(order_json: str) -> str | None:
+    """The order's buyer: its first "user" field (the scripts write it before any text people typed)."""
+    match = _BUYER_RE.search(order_json)
+    return match.group(1) if match else None
+
+
 def with_refund(order_json: str, refund: str | None) -> str:
     """The stored order with ``refund_cents`` spliced in before its closing brace."""
     return f'{order_json[:-1]},"refund_cents":{int(refund or 0)}}}'
@@ -90,9 +103,7 @@ class MyOrders:
 
     @api_errors
     async def endpoint(self, request: Request) -> Response:
-        identity = bearer_identity(self.settings.secret, request.headers.get("authorization"))
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
+        identity = required_identity(self.settings.secret, request.headers.get("authorization"))
         limit = parse_limit(request.query_params.get("limit"))
         raw_cursor = request.query_params.get("cursor") or None
         after = parse_cursor(raw_cursor) if raw_cursor is not None else None
@@ -108,11 +119,13 @@ class MyOrders:
         entries = await self._entries(index, limit + 1, after)
         more = len(entries) > limit
         entries = entries[:limit]
-        found = await self._orders(entries)
+        found = await self._orders(entries, user)
         stale = [
             e.member
             for e, order in zip(entries, found, strict=True)
-            if order is None and e.ts_ms < now - STALE_INDEX_MS
+            if order is None
+            and e.ts_ms
+            < now - (STALE_BID_INDEX_MS if e.order_id.startswith(WON_ORDER_PREFIX) else STALE_INDEX_MS)
         ]
         if stale:
             await self.redis.zrem(index, *stale)
@@ -133,8 +146,9 @@ class MyOrders:
         entries = [Entry.from_index(member, score) for member, score in rows[:n]]
         return [e for e in entries if e is not None]
 
-    async def _orders(self, entries: list[Entry]) -> list[str | None]:
-        """Each entry's order JSON with its refund, or None where the room has no such order."""
+    async def _orders(self, entries: list[Entry], user: str) -> list[str | None]:
+        """Each entry's order JSON with its refund, or None where the room has no such order of ``user``
+        (an auction's order is named in every bidder's index and belongs to its winner)."""
         if not entries:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -144,6 +158,6 @@ class MyOrders:
             pipe.hget(keys.refunds, entry.order_id)
         replies = await pipe.execute()
         return [
-            with_refund(order, refund) if order else None
+            with_refund(order, refund) if order and _buyer(order) == user else None
             for order, refund in zip(replies[0::2], replies[1::2], strict=True)
         ]

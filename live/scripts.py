@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.commands.core import AsyncScript
 
-from rooms.errors import RoomError, error_from_code
+from rooms.errors import RoomError, TooLow, error_from_code
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -54,7 +54,10 @@ def check(reply: Any) -> list[Any]:
     """Return an ``ok`` reply's list, or raise the error a script answered with."""
     if isinstance(reply, list) and reply and reply[0] == "err":
         retry = int(reply[3]) if len(reply) > 3 else -1
-        raise error_from_code(reply[1], reply[2], retry if retry >= 0 else None)
+        err = error_from_code(reply[1], reply[2], retry if retry >= 0 else None)
+        if isinstance(err, TooLow) and len(reply) > 4:
+            err.min_cents = int(reply[4])  # _lib.lua too_low
+        raise err
     if not isinstance(reply, list):
         raise RoomError(f"unexpected script reply {reply!r}")
     return reply

@@ -23,12 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors
-from live.auth import Identity, Role, bearer_identity
+from live.auth import Identity, Role, required_identity
 from live.keys import RoomKeys, user_shares
 from live.scripts import check, load
 from live.settings import Settings
 from live.store import now_ms
-from rooms.errors import Forbidden, NotFound, Unauthorized
+from rooms.errors import Forbidden, NotFound
 from rooms.ids import parse_room_id
 
 CODE_CHARS = 12
@@ -67,10 +67,7 @@ class Shares:
         return RoomKeys(self.settings.key_prefix, room)
 
     def _identity(self, request: Request) -> Identity:
-        identity = bearer_identity(self.settings.secret, request.headers.get("authorization"))
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
-        return identity
+        return required_identity(self.settings.secret, request.headers.get("authorization"))
 
     async def visit(self, room: str, viewer: str, code: str) -> str | None:
         """Attribute ``viewer`` by ``code`` (ignored unless valid); the sharer they are attributed to."""

@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors
-from live.auth import Identity, Role, bearer_identity
+from live.auth import Identity, Role, bearer_identity, required_identity
 from live.settings import Settings
 from live.social import HostView, RoomCard, SocialStore
 from live.store import now_ms
-from rooms.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from rooms.errors import BadRequest, Forbidden, NotFound
 from rooms.ids import ROOM_ID_RE, USER_ID_RE
 
 
@@ -80,10 +80,7 @@ class SocialApi:
         return bearer_identity(self.settings.secret, request.headers.get("authorization"))
 
     def _signed_in(self, request: Request) -> Identity:
-        identity = self._who(request)
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
-        return identity
+        return required_identity(self.settings.secret, request.headers.get("authorization"))
 
     def _person(self, request: Request) -> Identity:
         """A signed-in user: the shop's service token follows nobody and is reminded of nothing."""

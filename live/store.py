@@ -69,6 +69,7 @@ class Snapshot:
     followers: int = 0  # of the room's host
     follows_host: bool = False  # the user the snapshot was read for follows the host
     drop_json: str | None = None  # the room's current drop, or its last one (ended)
+    auction_json: str | None = None  # the room's current auction, or its last one (ended)
 
     @property
     def seq(self) -> int:
@@ -99,6 +100,7 @@ class Snapshot:
             b'"pin":' + (self.pin_json.encode() if self.pin_json else b"null"),
             b'"bag":' + self.bag_json.encode(),
             b'"drop":' + (self.drop_json.encode() if self.drop_json else b"null"),
+            b'"auction":' + (self.auction_json.encode() if self.auction_json else b"null"),
             b'"chat":[' + ",".join(self.chat).encode() + b"]",
             b'"viewers":' + str(self.viewers).encode(),
             b'"likes":' + self.meta.get("likes", "0").encode(),
@@ -143,11 +145,12 @@ class DropFigures:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """What one tick of time found: the pin's and the drop's figures, and when time must act next."""
+    """What one tick of time found: the pin's and the drop's figures, and when time must act next
+    on the pin, the drop or the auction."""
 
     pin: PinFigures | None
     drop: DropFigures | None
-    deadline_ms: int | None  # the pin's or the drop's next deadline, whichever is sooner
+    deadline_ms: int | None  # the pin's, the drop's or the auction's next deadline, whichever is sooner
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,7 @@ class RoomsPage:
 
 def _tick(reply: list[Any]) -> Tick:
     """pin_tick.lua's answer."""
-    deadlines = [d for d in (int(reply[6]), int(reply[11])) if d >= 0]
+    deadlines = [d for d in (int(reply[6]), int(reply[11]), int(reply[14])) if d >= 0]
     drop = DropFigures(str(reply[9]), int(reply[10]), int(reply[11]) >= 0) if reply[9] else None
     return Tick(_pin_figures(reply), drop, min(deadlines) if deadlines else None)
 
@@ -405,6 +408,7 @@ class RoomStore:
             viewers=int(reply[7]),
             bag_json=str(reply[8]),
             drop_json=reply[9] or None,
+            auction_json=reply[10] or None,
             followers=followers,
             follows_host=follows_host,
         )

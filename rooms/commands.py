@@ -14,6 +14,7 @@ from rooms.ids import ITEM_ID_RE
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_LIKES_PER_FRAME = 10
 MAX_QTY = 100
+MAX_BID_CENTS = 10**10
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,14 @@ class PingCommand:
     pass
 
 
-Command = ChatCommand | LikeCommand | BuyCommand | GrabCommand | PingCommand
+@dataclass(frozen=True, slots=True)
+class BidCommand:
+    id: str
+    auction: str
+    cents: int
+
+
+Command = ChatCommand | LikeCommand | BuyCommand | GrabCommand | BidCommand | PingCommand
 
 
 class CommandError(RoomError):
@@ -118,6 +126,12 @@ def _parse_object(obj: dict[str, object]) -> Command:
         if not isinstance(drop, str) or not ITEM_ID_RE.fullmatch(drop):
             raise BadRequest("drop must be 1-64 of [A-Za-z0-9_-]")
         return GrabCommand(request_id, drop)
+    if kind == "bid":
+        request_id = _request_id(obj)
+        auction = obj.get("auction")
+        if not isinstance(auction, str) or not ITEM_ID_RE.fullmatch(auction):
+            raise BadRequest("auction must be 1-64 of [A-Za-z0-9_-]")
+        return BidCommand(request_id, auction, int_field(obj, "cents", 1, MAX_BID_CENTS))
     if kind == "ping":
         return PingCommand()
     if not isinstance(kind, str):

@@ -18,6 +18,11 @@ class RoomError(Exception):
         self.message = message
         self.retry_after_ms = retry_after_ms
 
+    @property
+    def fields(self) -> dict[str, int]:
+        """Fields the error carries beyond code and message (``too_low``: ``min_cents``)."""
+        return {}
+
 
 class BadRequest(RoomError):
     code, status = "bad_request", 400
@@ -113,6 +118,24 @@ class CouponInvalid(RoomError):
     code, status = "coupon_invalid", 409
 
 
+class NoSuchAuction(RoomError):
+    code, status = "no_such_auction", 404
+
+
+class TooLow(RoomError):
+    """v1.1: a bid under the auction's minimum; ``min_cents`` says the minimum."""
+
+    code, status = "too_low", 409
+
+    def __init__(self, message: str, *, retry_after_ms: int | None = None, min_cents: int = 0) -> None:
+        super().__init__(message, retry_after_ms=retry_after_ms)
+        self.min_cents = min_cents
+
+    @property
+    def fields(self) -> dict[str, int]:
+        return {"min_cents": self.min_cents}
+
+
 class MethodNotAllowed(RoomError):
     """A known path asked with a method it does not take (the contract is silent; docs/protocol.md)."""
 
@@ -150,6 +173,8 @@ ERRORS_BY_CODE: dict[str, type[RoomError]] = {
         Gone,
         TaskRequired,
         CouponInvalid,
+        NoSuchAuction,
+        TooLow,
         MethodNotAllowed,
         Unavailable,
     )

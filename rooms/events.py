@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import orjson
 
+from rooms.errors import RoomError
+
 
 @dataclass(frozen=True, slots=True)
 class UserRef:
@@ -77,6 +79,7 @@ class Error:
     message: str
     id: str | None = None
     retry_after_ms: int | None = None
+    fields: dict[str, int] | None = None  # what the error carries beyond these (too_low: min_cents)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": "error", "code": self.code, "message": self.message}
@@ -84,7 +87,15 @@ class Error:
             out["id"] = self.id
         if self.retry_after_ms is not None:
             out["retry_after_ms"] = self.retry_after_ms
+        if self.fields:
+            out.update(self.fields)
         return out
+
+
+def error_frame(err: RoomError, request_id: str | None = None) -> str:
+    """The one-event frame telling a client of ``err`` (room sockets and /ws/me alike)."""
+    event = Error(err.code, err.message, request_id, err.retry_after_ms, err.fields or None)
+    return "[" + encode_event(event).decode() + "]"
 
 
 DURABLE = frozenset(
@@ -100,6 +111,9 @@ DURABLE = frozenset(
         "product",
         "drop",
         "drop_end",
+        "auction",
+        "bid",
+        "auction_end",
     }
 )
 

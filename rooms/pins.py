@@ -155,19 +155,22 @@ def parse_tiers(value: object) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
+def parse_product_source(body: dict[str, Any], what: str) -> tuple[Product | None, str | None]:
+    """An inline ``product`` or a bag product's ``product_id``: exactly one of the two."""
+    if body.get("product_id") is not None:
+        if body.get("product") is not None:
+            raise BadRequest(f"{what} names either product or product_id, not both")
+        return None, parse_item_id(body.get("product_id"), "product_id")
+    return parse_product(body.get("product")), None
+
+
 def parse_pin(body: object) -> PinSpec:
     """Validate a pin request body; every error names the field."""
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     _unknown(body, _PIN_FIELDS, "")
     pin_id = None if body.get("id") is None else parse_item_id(body.get("id"), "id")
-    product, product_id = None, None
-    if body.get("product_id") is not None:
-        if body.get("product") is not None:
-            raise BadRequest("a pin names either product or product_id, not both")
-        product_id = parse_item_id(body.get("product_id"), "product_id")
-    else:
-        product = parse_product(body.get("product"))
+    product, product_id = parse_product_source(body, "a pin")
     count = body.get("count", CountMode.POSTERS.value)
     try:
         count_mode = CountMode(count)

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ __all__ = [
     "Http",
     "RedisProc",
     "ServerProc",
+    "connect_crowd",
     "free_port",
     "make_room",
     "new_prefix",
@@ -193,3 +194,16 @@ class Client:
         await self.ws.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._reader, 5)
+
+
+async def connect_crowd(servers: Sequence[ServerProc], room: str, n: int, stem: str) -> list[Client]:
+    """``n`` signed-in viewers ``<stem><i>`` spread over ``servers``, connected 100 at a time."""
+    gate = asyncio.Semaphore(100)
+
+    async def connect(i: int) -> Client:
+        server = servers[i % len(servers)]
+        async with gate:
+            token = server.token(name=f"{stem}{i}", sub=f"{stem}{i}")
+            return await Client.connect(server, room, token, open_timeout=60)
+
+    return list(await asyncio.gather(*(connect(i) for i in range(n))))

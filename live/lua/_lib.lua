@@ -51,7 +51,8 @@ local function sale_context()
     requests = KEYS[11], buyers = KEYS[12], products = KEYS[13], product_stock = KEYS[14],
     product_order = KEYS[15], bag_bought = KEYS[16], product_waiting = KEYS[17], expiry = KEYS[18],
     hooks = KEYS[19], hooks_due = KEYS[20], attributions = KEYS[21], share_board = KEYS[22],
-    share_buyers = KEYS[23], drop = KEYS[24], drops = KEYS[25], coupons = KEYS[26], chatters = KEYS[27]}
+    share_buyers = KEYS[23], drop = KEYS[24], drops = KEYS[25], coupons = KEYS[26], chatters = KEYS[27],
+    auction = KEYS[28], auctions = KEYS[29]}
   NOW, MAXLEN, HOOKS, ROOM, ME = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4], ARGV[5]
 end
 
@@ -76,6 +77,14 @@ local function product_json(pid)
   if not fixed then return nil end
   local s = redis.call('HMGET', K.product_stock, pid .. ':total', pid)
   return string.sub(fixed, 1, -2) .. ',"stock_total":' .. s[1] .. ',"stock_left":' .. s[2] .. '}'
+end
+
+-- A bag product as a pin or an auction carries it (its fixed fields only), or nil if the bag lacks it.
+local function bag_product_ref(pid)
+  local fixed = redis.call('HGET', K.products, pid)
+  if not fixed then return nil end
+  local p = cjson.decode(fixed)
+  return cjson.encode({id = p.id, title = p.title, image_url = p.image_url, list_price_cents = p.list_price_cents})
 end
 
 local function bag_json()
@@ -183,8 +192,9 @@ end
 -- Take a new order (the stock is already counted out); born reserved when the room asks for payment.
 -- room: the meta fields {status, pay_within_s, commission_bp} the caller read.
 -- coupon_id ('' for none) and discount: checked by the caller with coupon_discount.
+-- auction_id: the auction an order was won in (nil for a buy).
 local function order_record(order_id, request_key, user, pin_id, product, qty, price, tier, title_json, name_json,
-    room, coupon_id, discount)
+    room, coupon_id, discount, auction_id)
   local state, pay_by = 'confirmed', 'null'
   local pay_within_s = tonumber(room[2] or '0')
   if pay_within_s > 0 then
@@ -198,6 +208,7 @@ local function order_record(order_id, request_key, user, pin_id, product, qty, p
     coupon = ',"coupon":"' .. coupon_id .. '","discount_cents":' .. discount
     coupon_set_order(coupon_id, '"' .. order_id .. '"')
   end
+  if auction_id then coupon = coupon .. ',"auction":"' .. auction_id .. '"' end
   local order = '{"id":"' .. order_id .. '","room":"' .. ROOM .. '","pin":' .. q(pin_id) ..
     ',"product":' .. q(product) .. ',"user":"' .. user .. '","qty":' .. qty ..
     ',"unit_price_cents":' .. price .. ',"total_cents":' .. total .. ',"tier":' .. (tier or 'null') ..
@@ -252,6 +263,12 @@ local function order_release(oid, order)
   if refund then  -- an order that does not stay is owed nothing
     redis.call('HDEL', K.refunds, oid)
     redis.call('HINCRBY', K.meta, 'refund_cents', times(-1, tonumber(refund)))
+  end
+  if string.find(order, '"auction":"', 1, true) then
+    -- A won auction's unit came out of the bag (if it came from there): back to the bag, which
+    -- counted no purchase against the user's limit for it.
+    if product and redis.call('HEXISTS', K.products, product) == 1 then bag_changed(product, qty) end
+    return
   end
   if not pin_id then
     bag_changed(product, qty)
@@ -375,4 +392,74 @@ local function tick_drop()
     return f[1], tonumber(f[4]), -1
   end
   return f[1], tonumber(f[4]), ends_at
+end
+
+-- Auctions (contract §11). K.auction holds the room's current auction field by field, or its last
+-- one once ended; an ended auction is also archived as JSON in K.auctions. One runs at a time.
+local function auction_state(h, now)
+  if h.state == 'ended' then return 'ended' end
+  if now < tonumber(h.starts_at_ms) then return 'upcoming' end
+  return 'live'  -- past ends_at_ms too, until end_auction records it: bids check the clock themselves
+end
+
+local function auction_json(state)
+  local f = redis.call('HGETALL', K.auction)
+  local h = {}
+  for i = 1, #f, 2 do h[f[i]] = f[i + 1] end
+  local high, bidder = 'null', 'null'
+  if h.high_user then
+    high = h.high_cents
+    bidder = '{"id":"' .. h.high_user .. '","name":' .. h.high_name .. '}'
+  end
+  return '{"id":"' .. h.id .. '","product":' .. h.product .. ',"state":"' .. (state or auction_state(h, NOW)) ..
+    '","start_cents":' .. h.start_cents .. ',"increment_cents":' .. h.increment_cents .. ',"high_cents":' .. high ..
+    ',"high_bidder":' .. bidder .. ',"bids":' .. h.bids .. ',"starts_at_ms":' .. h.starts_at_ms ..
+    ',"ends_at_ms":' .. h.ends_at_ms .. ',"extend_s":' .. h.extend_s .. '}'
+end
+
+-- End the current auction exactly once: the highest bid wins an order at its price (reserved or
+-- confirmed as the room asks), an unsold bag unit goes back, auction_end is emitted, the shop is told.
+-- Returns the auction_end seq, or 0 when there was nothing to end.
+local function end_auction()
+  local f = redis.call('HMGET', K.auction, 'id', 'state', 'high_user', 'high_cents', 'high_name', 'source',
+    'title_json')
+  local id = f[1]
+  if not id or f[2] == 'ended' then return 0 end
+  redis.call('HSET', K.auction, 'state', 'ended', 'ended_at_ms', NOW)
+  local winner, cents = 'null', 'null'
+  local order
+  if f[3] then
+    winner, cents = '{"id":"' .. f[3] .. '","name":' .. f[5] .. '}', f[4]
+    local room = redis.call('HMGET', K.meta, 'status', 'pay_within_s', 'commission_bp')
+    -- The order id is the auction's (keys.user_orders: each bidder's index names it ahead of time).
+    order = order_record('won-' .. id, 'auction:' .. id, f[3], nil, f[6] or nil, 1, tonumber(f[4]), nil, f[7],
+      f[5], room, nil, 0, id)
+    redis.call('HSET', K.auction, 'order', 'won-' .. id)
+  elseif f[6] and redis.call('HEXISTS', K.products, f[6]) == 1 then
+    bag_changed(f[6], 1)
+  end
+  local body = auction_json('ended')
+  redis.call('HSET', K.auctions, id, body)
+  local seq = emit(K.meta, K.events, MAXLEN, '{"t":"auction_end","auction":"' .. id .. '","winner":' .. winner ..
+    ',"cents":' .. cents .. '}')
+  if order then hook('auction.won', '{"auction":' .. body .. ',"order":' .. with_refund('won-' .. id, order) .. '}') end
+  return seq
+end
+
+-- Let time act on the current auction: upcoming -> live emits "auction" again; past its end it ends.
+-- Returns id, state and the deadline (-1 once ended) of an auction not yet ended, or '', '', -1.
+local function tick_auction()
+  local f = redis.call('HMGET', K.auction, 'id', 'state', 'starts_at_ms', 'ends_at_ms')
+  if not f[1] or f[2] == 'ended' then return '', '', -1 end
+  local starts_at, ends_at = tonumber(f[3]), tonumber(f[4])
+  if NOW >= ends_at then
+    end_auction()
+    return f[1], 'ended', -1
+  end
+  if NOW < starts_at then return f[1], 'upcoming', starts_at end
+  if f[2] == 'upcoming' then
+    redis.call('HSET', K.auction, 'state', 'live')
+    emit(K.meta, K.events, MAXLEN, '{"t":"auction","auction":' .. auction_json('live') .. '}')
+  end
+  return f[1], 'live', ends_at
 end

@@ -11,7 +11,7 @@
 sale_context()
 local user, drop_id, request_id = ARGV[6], ARGV[7], ARGV[8]
 local follows, rand, name_json = ARGV[9], tonumber(ARGV[10]), ARGV[11]
-local grabs, grabbers = KEYS[28], KEYS[29]
+local grabs, grabbers = KEYS[#KEYS - 1], KEYS[#KEYS]  -- after sale_keys()
 local request_key = 'r:' .. user .. ':' .. request_id
 
 local function part_of(grab)

@@ -12,10 +12,8 @@ if redis.call('HGET', K.pin, 'id') == id or redis.call('HEXISTS', K.pins, id) ==
   return fail('conflict', 'pin id ' .. id .. ' was used already in this room')
 end
 if source ~= '' then
-  local fixed = redis.call('HGET', K.products, source)
-  if not fixed then return fail('no_such_product', 'no product ' .. source .. ' in this bag') end
-  local p = cjson.decode(fixed)
-  product = cjson.encode({id = p.id, title = p.title, image_url = p.image_url, list_price_cents = p.list_price_cents})
+  product = bag_product_ref(source)
+  if not product then return fail('no_such_product', 'no product ' .. source .. ' in this bag') end
 end
 if source ~= '' then
   -- Checked before anything changes: a pin of the same product still running gives its unsold units back.

@@ -1,10 +1,12 @@
--- Let time act on the room's pin and drop (any process may call it; each acts exactly once):
--- upcoming -> live emits "pin"; past ends_at emits "pin_end"; a drop past its window emits "drop_end".
+-- Let time act on the room's pin, drop and auction (any process may call it; each acts exactly once):
+-- upcoming -> live emits "pin"; past ends_at emits "pin_end"; a drop past its window emits "drop_end";
+-- an auction starts ("auction") and ends ("auction_end", its winner's order).
 -- Returns the pin's and the drop's live figures and, when the bag's stock moved since the caller's
 -- bag_v, the bag's stock counts.
 -- KEYS: RoomKeys.sale_keys()   ARGV: head (_lib.lua) known_bag_v (-1: never send the bag)
 -- Answers {'ok', pin_id ('' for none), stock_left, count, next_at, state, pin deadline, bag_v, bag,
---   drop_id ('' unless one was running), drop_left, drop deadline}; a deadline of -1 is none.
+--   drop_id ('' unless one was running), drop_left, drop deadline, auction_id ('' unless one was
+--   running), auction state, auction deadline}; a deadline of -1 is none.
 sale_context()
 local known_bag_v = tonumber(ARGV[6] or '-1')
 local bag_v = tonumber(redis.call('HGET', K.meta, 'bag_v') or '0')
@@ -16,9 +18,11 @@ if known_bag_v >= 0 and bag_v ~= known_bag_v then
   end
 end
 local drop_id, drop_left, drop_deadline = tick_drop()
+local auction_id, auction_now, auction_deadline = tick_auction()
 local id = redis.call('HGET', K.pin, 'id')
 if not id then
-  return {'ok', '', 0, 0, -1, 'none', -1, bag_v, bag, drop_id, drop_left, drop_deadline}
+  return {'ok', '', 0, 0, -1, 'none', -1, bag_v, bag, drop_id, drop_left, drop_deadline,
+    auction_id, auction_now, auction_deadline}
 end
 local stored = redis.call('HGET', K.pin, 'state')
 local state = pin_state(K.pin, NOW)
@@ -39,4 +43,4 @@ local deadline = -1
 if state == 'upcoming' then deadline = tonumber(redis.call('HGET', K.pin, 'starts_at_ms'))
 elseif state ~= 'ended' then deadline = tonumber(redis.call('HGET', K.pin, 'ends_at_ms')) end
 return {'ok', id, tonumber(redis.call('HGET', K.pin, 'stock_left')), count, next_at, state, deadline, bag_v, bag,
-  drop_id, drop_left, drop_deadline}
+  drop_id, drop_left, drop_deadline, auction_id, auction_now, auction_deadline}

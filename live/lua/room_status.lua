@@ -1,6 +1,6 @@
 -- Compare-and-set the room's status (the transition rule itself lives in rooms/room.py).
 -- Ending the show ends its sales in the same step: nobody can buy in a room that has ended,
--- and price protection refunds as at any pin end; a running drop ends with it. Orders waiting for
+-- and price protection refunds as at any pin end; a running drop ends with it, and a running auction (its highest bid wins). Orders waiting for
 -- payment keep waiting.
 -- Going live tells the followers and the reminded (contract §9) with one PUBLISH on the go-live
 -- channel ME .. '!live' (no user id has a '!'), whatever their number: each process checks its own
@@ -13,6 +13,7 @@ local followers, reminded = tonumber(ARGV[8] or '0'), tonumber(ARGV[9] or '0')
 local function end_sales()
   end_pin()
   end_drop()
+  end_auction()
 end
 
 local status = redis.call('HGET', K.meta, 'status')

@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.api import JSONResponse, api_errors
-from live.auth import bearer_identity
+from live.auth import required_identity
 from live.keys import RoomKeys, hook_history, hook_rooms
 from live.settings import Settings
-from rooms.errors import BadRequest, Unauthorized
+from rooms.errors import BadRequest
 
 STATUSES = ("pending", "failed", "delivered")
 LIMIT_DEFAULT = 50
@@ -64,9 +64,7 @@ class Deliveries:
 
     @api_errors
     async def endpoint(self, request: Request) -> Response:
-        identity = bearer_identity(self.settings.secret, request.headers.get("authorization"))
-        if identity is None:
-            raise Unauthorized("an Authorization: Bearer token is required")
+        identity = required_identity(self.settings.secret, request.headers.get("authorization"))
         identity.require_service()
         status = request.query_params.get("status", "")
         if status not in STATUSES:

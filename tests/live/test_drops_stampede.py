@@ -21,20 +21,15 @@ import redis.asyncio as aioredis
 import websockets
 
 from live.keys import RoomKeys, user_wallet
-from tests.support import Client, ServerProc, make_room
+from tests.support import Client, ServerProc, connect_crowd, make_room
 
 
-async def _grabbers(servers: Sequence[ServerProc], room: str, n: int, stem: str) -> list[Client]:
-    gate = asyncio.Semaphore(200)
-
-    async def connect(i: int) -> Client:
-        server = servers[i % len(servers)]
-        async with gate:
-            return await Client.connect(
-                server, room, server.token(name=f"{stem}{i}", sub=f"{stem}{i}"), open_timeout=60
-            )
-
-    return list(await asyncio.gather(*(connect(i) for i in range(n))))
+async def _envelopes(host: Any, room: str, count: int, total_cents: int) -> str:
+    """Drop ``count`` envelopes worth ``total_cents`` for two minutes; the drop's id."""
+    body = {"kind": "envelope", "count": count, "total_cents": total_cents, "duration_s": 120}
+    r = await host.call("POST", f"/api/rooms/{room}/drops", body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
 
 
 async def _close(clients: Sequence[Client]) -> None:
@@ -68,16 +63,10 @@ async def test_two_thousand_grabbers_on_two_processes_take_exactly_the_hundred_e
 ) -> None:
     a, b = start_server(), start_server()
     room, host = await make_room(a, title="Envelope war")
-    clients = await _grabbers([a, b], room, 2_000, "w")
+    clients = await connect_crowd([a, b], room, 2_000, "w")
     try:
         total = 12_345
-        r = await host.call(
-            "POST",
-            f"/api/rooms/{room}/drops",
-            {"kind": "envelope", "count": 100, "total_cents": total, "duration_s": 120},
-        )
-        assert r.status_code == 201, r.text
-        drop = r.json()["id"]
+        drop = await _envelopes(host, room, 100, total)
         answers = await asyncio.gather(
             *(c.request({"t": "grab", "id": "g1", "drop": drop}, timeout=60) for c in clients)
         )
@@ -121,7 +110,7 @@ async def test_the_window_closing_with_grabs_in_flight_ends_the_drop_once(
 ) -> None:
     a, b = start_server(), start_server()
     room, host = await make_room(a)
-    clients = await _grabbers([a, b], room, 300, "t")
+    clients = await connect_crowd([a, b], room, 300, "t")
     try:
         r = await host.call(
             "POST",
@@ -158,16 +147,10 @@ async def test_a_process_killed_mid_drop_leaves_every_acked_grab_in_the_wallet(
 ) -> None:
     doomed, survivor = start_server(), start_server()
     room, host = await make_room(survivor)
-    on_doomed = await _grabbers([doomed], room, 150, "k")
-    on_survivor = await _grabbers([survivor], room, 150, "s")
+    on_doomed = await connect_crowd([doomed], room, 150, "k")
+    on_survivor = await connect_crowd([survivor], room, 150, "s")
     total = 50_000
-    r = await host.call(
-        "POST",
-        f"/api/rooms/{room}/drops",
-        {"kind": "envelope", "count": 400, "total_cents": total, "duration_s": 120},
-    )
-    assert r.status_code == 201, r.text
-    drop = r.json()["id"]
+    drop = await _envelopes(host, room, 400, total)
     acked: dict[str, int] = {}
     rng = random.Random(9)
 
@@ -187,7 +170,7 @@ async def test_a_process_killed_mid_drop_leaves_every_acked_grab_in_the_wallet(
     try:
         assert 0 < len([u for u in acked if u.startswith("k")]) < 150  # the kill fell mid-drop
         # The doomed process's grabbers come back on the survivor and re-send their ids.
-        back = await _grabbers([survivor], room, 150, "k")
+        back = await connect_crowd([survivor], room, 150, "k")
         for c in back:
             ans = await c.request({"t": "grab", "id": "g1", "drop": drop})
             user = c.events[0]["you"]["id"]

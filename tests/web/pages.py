@@ -128,6 +128,10 @@ class HostApi:
         """Start a coupon or red-envelope drop (POST …/drops); returns the drop object."""
         return dict(self.call("POST", "/drops", body, status=201))
 
+    def auction(self, **body: Any) -> dict[str, Any]:
+        """Put an auction up (POST …/auctions, contract §11); returns the auction object."""
+        return dict(self.call("POST", "/auctions", body, status=201))
+
     def close(self) -> None:
         self.http.close()
 
@@ -198,6 +202,13 @@ class Chatter:
         self.n += 1
         rid = f"g{self.n}"
         self.ws.send(json.dumps({"t": "grab", "id": rid, "drop": drop}))
+        return self._next(lambda e: e.get("id") == rid and e.get("t") in ("ack", "error"))
+
+    def bid(self, auction: str, cents: int) -> dict[str, Any]:
+        """Bid in an auction (contract §11); returns the ack or error event."""
+        self.n += 1
+        rid = f"a{self.n}"
+        self.ws.send(json.dumps({"t": "bid", "id": rid, "auction": auction, "cents": cents}))
         return self._next(lambda e: e.get("id") == rid and e.get("t") in ("ack", "error"))
 
     def close(self) -> None:

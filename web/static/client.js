@@ -152,6 +152,11 @@ export function errorText(err, ctx = {}) {
       return err.message
         ? `That coupon can't be used for this order: ${err.message.replace(/[.\s]+$/, "")}.`
         : "That coupon can't be used for this order (used, expired, from another show, or the order is below its minimum).";
+    // Auctions (contract §11); the auction card says these in its own words too.
+    case "too_low":
+      return err.min_cents != null ? `Too low: the lowest bid now is ${money(err.min_cents)}.` : "Too low: someone bid more.";
+    case "no_such_auction":
+      return "That auction is over.";
     case "not_found":
       return ctx.action === "order" ? "That order does not exist." : "This room does not exist.";
     case "conflict":

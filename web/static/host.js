@@ -1,10 +1,11 @@
 // The host's control panel: /host/{room}. Camera, show status, products and pins, drops
-// (host_drops.js), live figures, orders, and moderation from the chat itself.
+// (host_drops.js), auctions (host_auction.js), live figures, orders, and moderation from the chat itself.
 import {
   $, el, svgEl, api, money, parseMoney, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
   RoomSocket, mergePin, fragmentToken, devToken, roomFromPath, gatheredOffer,
 } from "./client.js";
 import { DropsPanel } from "./host_drops.js";
+import { AuctionPanel } from "./host_auction.js";
 
 const room = roomFromPath();
 const base = `/api/rooms/${encodeURIComponent(room)}`;
@@ -35,6 +36,7 @@ const state = {
 
 let socket = null;
 let drops = null; // the Drops card (host_drops.js)
+let auctions = null; // the Auction card (host_auction.js)
 
 // ---------------------------------------------------------------------------------------
 // Feedback.
@@ -318,6 +320,7 @@ function renderBag() {
   $("#bagList").replaceChildren(...rows);
   $("#addProductBtn").disabled = !state.exists;
   renderProductSelect();
+  auctions?.renderProducts(); // the auction's lot select lists the bag too
 }
 
 function openProductForm(product = null) {
@@ -872,7 +875,7 @@ async function loadOrders() {
   $("#ordersCount").textContent = `${orders.length} · ${money(orders.reduce((n, o) => n + o.total_cents, 0))}`;
   const rows = orders.map((o) => el("tr", {
     dataset: { order: o.id },
-    title: `Order ${o.id} · buyer ${o.user} · ${o.pin ? `pin ${o.pin} · tier ${o.tier + 1}` : `bag product ${o.product}`} · ${localDateTime(o.ts_ms)}`
+    title: `Order ${o.id} · buyer ${o.user} · ${o.pin ? `pin ${o.pin} · tier ${o.tier + 1}` : o.auction ? `auction ${o.auction}` : `bag product ${o.product}`} · ${localDateTime(o.ts_ms)}`
       + (o.state === "reserved" && o.pay_by_ms ? ` · pay by ${localDateTime(o.pay_by_ms)}` : ""),
   },
     el("td", { class: "num" }, el("time", { datetime: new Date(o.ts_ms).toISOString() }, timeOfDay(o.ts_ms))),
@@ -927,6 +930,7 @@ function onEvent(ev) {
       }
       if (ev.bag) setBag(ev.bag); // the whole bag: events missed while away are in it
       drops.hello(ev.drop ?? null);
+      auctions.hello(ev.auction ?? null);
       renderRoom();
       renderPin();
       return;
@@ -970,6 +974,10 @@ function onEvent(ev) {
     case "drop_left":
     case "drop_end":
       return drops.event(ev);
+    case "auction":
+    case "bid":
+    case "auction_end":
+      return auctions.event(ev);
     case "mod": return onMod(ev);
     // Between two stats polls the socket's own counters keep the tiles current.
     case "viewers": $("#fig-viewers").textContent = String(ev.n); return;
@@ -993,7 +1001,9 @@ function connect() {
   if (socket) socket.close();
   socket = new RoomSocket(room, { token: state.token, onEvent, onStatus });
   socket.connect();
-  window.__live = { get socket() { return socket; }, state, drop: () => socket.drop(), get drops() { return drops; } };
+  window.__live = {
+    get socket() { return socket; }, state, drop: () => socket.drop(), get drops() { return drops; }, get auctions() { return auctions; },
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1053,6 +1063,7 @@ function bindUi() {
 async function main() {
   bindUi();
   drops = new DropsPanel({ call: hostApi, flash, isLive: () => state.room?.status === "live" });
+  auctions = new AuctionPanel({ call: hostApi, flash, bag: () => state.bag, exists: () => state.exists, onEnded: loadOrders });
   buildTiles();
   renderBag();
   renderShares([]);
@@ -1085,7 +1096,7 @@ async function main() {
   setInterval(pollStats, STATS_EVERY_MS);
   pollShares();
   setInterval(pollShares, SHARES_EVERY_MS);
-  setInterval(() => { renderPin(); renderModerated(); drops.tick(); }, 500);
+  setInterval(() => { renderPin(); renderModerated(); drops.tick(); auctions.tick(); }, 500);
 }
 
 main();

@@ -1,7 +1,8 @@
 // The player: /watch/{room}. Video, chat with a bullet screen, likes, the pinned sale, the
 // room's bag and my orders (from the server, live over /ws/me), Follow and Share; before the
 // show, a preview (countdown, "Remind me", the bag) that turns into the player by itself.
-// Drops (red envelopes, coupons) are drops.js's card; my wallet and coupons are wallet.js's.
+// Drops (red envelopes, coupons) are drops.js's card; my wallet and coupons are wallet.js's;
+// live auctions are auction.js's card.
 import {
   $, el, api, money, moneyShort, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
   RoomSocket, mergePin, devToken, roomFromPath, gatheredOffer, signIn,
@@ -9,6 +10,7 @@ import {
 import { MyOrders, STATE_WORDS, holds, payLeft, payWithinText, stateOf } from "./orders.js";
 import { askToNotify, followersText, remindedRooms, setFollow, setReminder, startsText } from "./social.js";
 import { DropCard } from "./drops.js";
+import { AuctionCard } from "./auction.js";
 import { MyWallet, bestChoice, couponChoices, couponState, couponText, netTotal, usableHere } from "./wallet.js";
 
 const room = roomFromPath();
@@ -1064,7 +1066,7 @@ function orderRow(o, now) {
   const canCancel = s === "reserved" && (left === null || left > 0);
   return el("li", { class: "o", dataset: { order: o.id, state: s }, title: `Order ${o.id}` },
     el("div", { class: "o-head" },
-      el("b", { class: "o-title" }, orderTitle(o)),
+      el("b", { class: "o-title" }, orderTitle(o), o.auction ? el("span", { class: "o-won" }, "won at auction") : null),
       el("span", { class: "o-state", dataset: { state: s, late: left !== null && left <= 0 ? "1" : "" } },
         left !== null ? payWithinText(left) : STATE_WORDS[s] || s)),
     el("div", { class: "o-meta" },
@@ -1176,6 +1178,7 @@ function startOrders(token) {
       renderOrders();
       if (here(order)) { renderMine(); renderBuy(); renderBag(); }
       orderChanged(order, before);
+      if (order.auction) auctions?.ordersChanged();
       // A cancelled or expired order gives its coupon back: the server's list says so.
       if (order.coupon && before && stateOf(before) !== stateOf(order)) wallet?.loadCoupons();
     },
@@ -1412,7 +1415,7 @@ function onEvent(ev) {
         const { t, seq, ...changed } = ev; // the event carries the room's fields that changed
         state.room = { ...state.room, ...changed, title: ev.title ?? state.room.title };
         if (was !== ev.status && ev.status === "live") banner("We're live!", "deal");
-        if (was !== ev.status && ev.status === "ended") { systemLine("The show has ended."); drops.roomEnded(); }
+        if (was !== ev.status && ev.status === "ended") { systemLine("The show has ended."); drops.roomEnded(); auctions.roomEnded(); }
         renderRoom();
         renderPin(); // an ended show ends its sale too, whether or not a pin_end follows
         renderBag(); // the bag sells only while the show is live
@@ -1423,6 +1426,10 @@ function onEvent(ev) {
     case "drop_left":
     case "drop_end":
       return drops.event(ev);
+    case "auction":
+    case "bid":
+    case "auction_end":
+      return auctions.event(ev);
     case "mod": return onMod(ev);
     case "viewers": return setViewers(ev.n);
     case "likes": return setLikes(ev.total);
@@ -1455,6 +1462,7 @@ function onHello(h) {
   if (h.bag) state.bag = h.bag.map((p) => ({ ...p })); // the whole bag, also after a resume
   if (!h.resumed) state.posted = (h.chat || []).some((line) => h.you && line.user?.id === h.you.id);
   drops.hello(h);
+  auctions.hello(h);
   renderRoom();
   renderPin();
   renderBag();
@@ -1535,8 +1543,25 @@ function makeDrops() {
   });
 }
 
+// The auction card (auction.js): bids go over the room socket, re-sent with the same id after
+// a reconnect; the winner's order comes into Mine over /ws/me like any order.
+let auctions = null;
+function makeAuctions() {
+  auctions = new AuctionCard({
+    request: (frame) => socket.request(frame, { resend: true }),
+    me: () => state.me,
+    isHost: () => Boolean(state.me && state.room?.host?.id === state.me.id),
+    payWithin: () => state.room?.pay_within_s || 0,
+    orderOf: (id) => mine?.orders.get(id) || null,
+    openMine: () => openShelf(true, "orders"),
+    announce,
+    onEnded: (line) => systemLine(line), // stays in the chat after the card goes
+  });
+}
+
 function bindUi() {
   makeDrops();
+  makeAuctions();
   follow.init($("#chat"));
   $("#composer").addEventListener("submit", sendChat);
   $("#chatInput").addEventListener("input", renderCount);
@@ -1622,6 +1647,7 @@ function startSocket(token, since = null) {
     get orders() { return mine; },
     get wallet() { return wallet; },
     get drops() { return drops; },
+    get auctions() { return auctions; },
   };
 }
 
