@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bots.auction_checks import AuctionView, BidRecord, Violation, judge_auction, summarize
+from bots.drops import settled_everywhere
 from bots.host import Host, HostError
 from bots.plan import AUCTION_END_GRACE_S, DROP_READY_WAIT_S, Plan
 from bots.stats import Stats
@@ -113,13 +114,7 @@ class AuctionDriver:
             self.done = True
 
     def _all_settled(self, auction_id: str, progress: Mapping[int, Mapping[str, Any]]) -> bool:
-        if len(progress) < self.plan.procs:
-            return False
-        for auctions in progress.values():
-            open_by_auction = auctions.get("open") or {}
-            if open_by_auction.get(auction_id, 1) != 0:  # a worker that has not seen it yet is not done
-                return False
-        return True
+        return settled_everywhere(progress, self.plan.procs, auction_id)
 
 
 def check_auction(host: Host, created: Mapping[str, Any], stats: Stats) -> dict[str, Any]:

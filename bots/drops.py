@@ -41,6 +41,14 @@ class Running:
     ended_at: float | None = None
 
 
+def settled_everywhere(progress: Mapping[int, Mapping[str, Any]], procs: int, item: str) -> bool:
+    """Every worker has reported, and none has a viewer still open on ``item`` (a drop, an auction):
+    each saw its end and has every answer. A worker that has not seen the item yet is not done."""
+    if len(progress) < procs:
+        return False
+    return all((report.get("open") or {}).get(item, 1) == 0 for report in progress.values())
+
+
 class DropDriver:
     """Creates the plan's drops one after another and tells the load loop when all are settled."""
 
@@ -139,13 +147,7 @@ class DropDriver:
             self.running = None
 
     def _all_settled(self, drop_id: str, progress: Mapping[int, Mapping[str, Any]]) -> bool:
-        if len(progress) < self.plan.procs:
-            return False
-        for drops in progress.values():
-            open_by_drop = drops.get("open") or {}
-            if open_by_drop.get(drop_id, 1) != 0:  # a worker that has not seen it yet is not done
-                return False
-        return True
+        return settled_everywhere(progress, self.plan.procs, drop_id)
 
 
 def read_samples(base: str, tokens: Mapping[str, str]) -> tuple[list[UserSample], list[Violation]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -214,3 +216,23 @@ class Chatter:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.ws.close()
+
+
+def me_get(server: ServerProc, page: Page, path: str) -> dict[str, Any]:
+    """The signed-in person's own view (GET /api/me/...), with the page's token."""
+    token = page.evaluate("window.__live.state.token")
+    r = httpx.get(server.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> None:
+    """``<name>.png`` into LIVE_SHOTS_DIR (docs/screenshots) when set, else the test's tmp dir."""
+    out = Path(os.environ.get("LIVE_SHOTS_DIR", tmp_path)) / f"{name}.png"
+    page.screenshot(path=str(out), animations="disabled")
+    assert out.stat().st_size > 10_000
+
+
+def settled(page: Page, card: str) -> None:
+    """Wait for ``card``'s own animations (an entrance, a shake) to finish before measuring it."""
+    page.locator(card).evaluate("card => Promise.all(card.getAnimations().map((a) => a.finished))")

@@ -6,12 +6,8 @@ Screenshots go to LIVE_SHOTS_DIR (docs/screenshots) as auction-*.png."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -24,10 +20,13 @@ from tests.web.pages import (
     Chatter,
     HostApi,
     close,
+    me_get,
     new_page,
     no_js_errors,
     open_host,
     open_player,
+    settled,
+    shot,
 )
 
 pytestmark = pytest.mark.timeout(150)
@@ -35,25 +34,6 @@ pytestmark = pytest.mark.timeout(150)
 # An auction ends by the server's clock: these waits cover its whole length, not a guess at it.
 END_WAIT_MS = 50_000
 MUG = "/static/img/panda-mug.svg"
-
-
-def me_get(server, page: Page, path: str) -> dict[str, Any]:
-    """The signed-in person's own view (GET /api/me/...), with the page's token."""
-    token = page.evaluate("window.__live.state.token")
-    r = httpx.get(server.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-def shot(page: Page, tmp_path: Path, name: str) -> None:
-    out = Path(os.environ.get("LIVE_SHOTS_DIR", tmp_path)) / f"auction-{name}.png"
-    page.screenshot(path=str(out), animations="disabled")
-    assert out.stat().st_size > 10_000
-
-
-def settled(page: Page) -> None:
-    """Wait for the card's own animations (its entrance, a shake) to finish before measuring."""
-    page.locator("#auction").evaluate("card => Promise.all(card.getAnimations().map((a) => a.finished))")
 
 
 def primary(page: Page):
@@ -87,9 +67,9 @@ def test_two_bidders_are_told_when_outbid_the_clock_jumps_and_both_see_the_winne
             expect(primary(p)).to_have_text("Bid ¥10.00")
             expect(p.locator("#auQuick .au-bid-up")).to_have_text(["¥11", "¥12", "¥15"])
             expect(p.locator("#auStatus")).to_be_hidden()
-        settled(ann)
+        settled(ann, "#auction")
         assert low_contrast(ann) == []
-        shot(ann, tmp_path, "phone-live")
+        shot(ann, tmp_path, "auction-phone-live")
 
         primary(ann).click()
         expect(ann.locator("#auStatus")).to_have_text("You're winning")
@@ -109,9 +89,9 @@ def test_two_bidders_are_told_when_outbid_the_clock_jumps_and_both_see_the_winne
         expect(ann.locator("#auStatus")).to_have_text("Outbid by Ben")  # from the bid event, at once
         expect(ann.locator("#auHigh")).to_have_text("¥11.00")
         expect(primary(ann)).to_have_text("Bid ¥12.00")
-        settled(ann)
+        settled(ann, "#auction")
         assert low_contrast(ann) == []
-        shot(ann, tmp_path, "phone-outbid")
+        shot(ann, tmp_path, "auction-phone-outbid")
 
         ann.locator("#auQuick .au-bid-up").first.click()  # one increment above the minimum
         expect(ann.locator("#auStatus")).to_have_text("You're winning")
@@ -130,11 +110,11 @@ def test_two_bidders_are_told_when_outbid_the_clock_jumps_and_both_see_the_winne
         expect(ann.locator("#auQuick")).to_be_hidden()
         expect(ann.locator("#chat li.sys", has_text="Ben won Rookie card for ¥15.00.")).to_have_count(1)
         assert low_contrast(ann) == []
-        shot(ann, tmp_path, "phone-lost")
+        shot(ann, tmp_path, "auction-phone-lost")
         expect(ben.locator("#auction")).to_have_attribute("data-winner", "me")
-        settled(ben)
+        settled(ben, "#auction")
         assert low_contrast(ben) == []
-        shot(ben, tmp_path, "phone-won")
+        shot(ben, tmp_path, "auction-phone-won")
 
         # The winner's order, in Mine: the server's, at the winning price, waiting for payment.
         ben.click("#auMine")
@@ -150,7 +130,7 @@ def test_two_bidders_are_told_when_outbid_the_clock_jumps_and_both_see_the_winne
         ], orders
         assert me_get(server, ann, "/api/me/orders")["orders"] == []
         assert low_contrast(ben) == []
-        shot(ben, tmp_path, "phone-mine")
+        shot(ben, tmp_path, "auction-phone-mine")
         no_js_errors(ann, ben)
     finally:
         close(ann, ben)
@@ -183,9 +163,9 @@ def test_a_low_amount_is_refused_with_the_minimum_and_an_upcoming_auction_counts
         expect(page.locator("#auNoteText")).to_have_text(
             re.compile(r"^Not open yet\. Bidding opens in 0:0[0-8]\.$")
         )
-        settled(page)
+        settled(page, "#auction")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-upcoming")
+        shot(page, tmp_path, "auction-phone-upcoming")
 
         expect(card).to_have_attribute("data-phase", "live", timeout=20_000)  # the server's `auction` event
         expect(page.locator("#auClockLabel")).to_have_text("Left")
@@ -205,7 +185,7 @@ def test_a_low_amount_is_refused_with_the_minimum_and_an_upcoming_auction_counts
         expect(primary(page)).to_have_text("Bid ¥25.00")  # the minimum, one tap away
         expect(page.locator("#auStatus")).to_be_hidden()
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-too-low")
+        shot(page, tmp_path, "auction-phone-too-low")
         page.fill("#auAmount", "x")
         page.click("#auSend")
         expect(page.locator("#auNoteText")).to_have_text("Type an amount, like 25 or 25.50.")
@@ -300,10 +280,10 @@ def test_the_host_starts_an_auction_from_a_preset_sees_the_bids_and_the_result(b
         expect(viewer.locator("#auBidder")).to_have_text("Ann · 3 bids")
         host.evaluate("scrollTo(0, 0)")  # the card heads the middle column
         assert low_contrast(host) == []
-        shot(host, tmp_path, "host-desktop-live")
-        settled(viewer)
+        shot(host, tmp_path, "auction-host-desktop-live")
+        settled(viewer, "#auction")
         assert low_contrast(viewer) == []
-        shot(viewer, tmp_path, "player-desktop")
+        shot(viewer, tmp_path, "auction-player-desktop")
 
         # The end (30 s after the start: no bid came late): the winner, the price, the order.
         expect(host.locator("#auState")).to_have_text("ended", timeout=END_WAIT_MS)
@@ -320,7 +300,7 @@ def test_the_host_starts_an_auction_from_a_preset_sees_the_bids_and_the_result(b
         assert late["t"] == "error" and late["code"] == "ended", late
         host.evaluate("scrollTo(0, 0)")  # the card heads the middle column
         assert low_contrast(host) == []
-        shot(host, tmp_path, "host-desktop-ended")
+        shot(host, tmp_path, "auction-host-desktop-ended")
 
         # A product typed in (not from the bag) is checked as the server checks it.
         host.select_option("#auProduct", "__inline")

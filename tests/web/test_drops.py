@@ -5,12 +5,8 @@ empty and who got what. Screenshots go to LIVE_SHOTS_DIR (docs/screenshots) as d
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -24,11 +20,14 @@ from tests.web.pages import (
     Chatter,
     HostApi,
     close,
+    me_get,
     new_page,
     no_js_errors,
     open_host,
     open_player,
     say,
+    settled,
+    shot,
 )
 
 pytestmark = pytest.mark.timeout(150)
@@ -38,25 +37,6 @@ WON = re.compile(r"^You got ¥(\d+)\.(\d\d)!$")
 
 def yuan(cents: int) -> str:
     return f"¥{cents // 100:,}.{cents % 100:02d}"
-
-
-def me_get(server, page: Page, path: str) -> dict[str, Any]:
-    """The signed-in person's own view (GET /api/me/...), with the page's token."""
-    token = page.evaluate("window.__live.state.token")
-    r = httpx.get(server.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-def shot(page: Page, tmp_path: Path, name: str) -> None:
-    out = Path(os.environ.get("LIVE_SHOTS_DIR", tmp_path)) / f"drops-{name}.png"
-    page.screenshot(path=str(out), animations="disabled")
-    assert out.stat().st_size > 10_000
-
-
-def settled(page: Page) -> None:
-    """Wait for the drop card's entrance to finish (it fades in: contrast is measured after)."""
-    page.locator("#drop").evaluate("card => Promise.all(card.getAnimations().map((a) => a.finished))")
 
 
 def won_cents(page: Page) -> int:
@@ -85,9 +65,9 @@ def test_a_viewer_grabs_an_envelope_and_sees_the_amount_in_the_wallet(browser, s
         grab = page.locator("#grabBtn")
         expect(grab).to_have_text("Grab")
         expect(grab).to_have_attribute("aria-disabled", "false")
-        settled(page)
+        settled(page, "#drop")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-envelope")
+        shot(page, tmp_path, "drops-phone-envelope")
 
         grab.click()
         cents = won_cents(page)
@@ -96,7 +76,7 @@ def test_a_viewer_grabs_an_envelope_and_sees_the_amount_in_the_wallet(browser, s
         expect(grab).to_have_attribute("aria-disabled", "true")
         expect(page.locator("#dropLeft")).to_have_text("4 left")  # drop_left, from the server
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-envelope-won")
+        shot(page, tmp_path, "drops-phone-envelope-won")
 
         # What the page said is what the server credited.
         wallet = me_get(server, page, "/api/me/wallet")
@@ -115,7 +95,7 @@ def test_a_viewer_grabs_an_envelope_and_sees_the_amount_in_the_wallet(browser, s
         expect(entry).to_contain_text(f"+{yuan(cents)}")
         expect(entry).to_contain_text("this show")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-wallet")
+        shot(page, tmp_path, "drops-phone-wallet")
 
         # A reload: the card still says what I got (the server would refuse a second grab).
         page.reload()
@@ -145,9 +125,9 @@ def test_a_coupon_grabbed_and_picked_at_buy_makes_the_order_net(browser, server,
         expect(page.locator("#dropValue")).to_have_text("¥5")
         expect(page.locator("#dropCond")).to_have_text("off orders of ¥20 or more")
         expect(page.locator("#dropWhat")).to_have_text("Use within 1 h of grabbing")
-        settled(page)
+        settled(page, "#drop")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-coupon")
+        shot(page, tmp_path, "drops-phone-coupon")
         page.click("#grabBtn")
         expect(page.locator("#dropResult")).to_have_text(
             re.compile(r"^You got a coupon: ¥5 off orders of ¥20 or more, until \d\d:\d\d\.$")
@@ -182,7 +162,7 @@ def test_a_coupon_grabbed_and_picked_at_buy_makes_the_order_net(browser, server,
         expect(checkout.locator("select")).to_have_value("")
         expect(checkout.locator(".bag-confirm")).to_have_text("Buy · ¥10.00")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-bag-checkout")
+        shot(page, tmp_path, "drops-phone-bag-checkout")
         checkout.locator(".bag-cancel").click()
         expect(sticker.locator(".bag-checkout")).to_have_count(0)
         page.click("#shelfClose")
@@ -217,7 +197,7 @@ def test_a_coupon_grabbed_and_picked_at_buy_makes_the_order_net(browser, server,
         expect(row.locator(".o-coupon")).to_have_text("coupon −¥5.00")
         expect(row.locator(".o-meta b")).to_have_text("¥20.00")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-mine")
+        shot(page, tmp_path, "drops-phone-mine")
         no_js_errors(page)
     finally:
         close(page)
@@ -245,9 +225,9 @@ def test_a_follow_task_drop_asks_to_follow_then_the_grab_succeeds(browser, serve
         )
         expect(page.locator("#grabBtn")).to_have_text("Grab")
         expect(page.locator("#grabBtn")).to_have_attribute("aria-disabled", "false")
-        settled(page)
+        settled(page, "#drop")
         assert low_contrast(page) == []
-        shot(page, tmp_path, "phone-follow-task")
+        shot(page, tmp_path, "drops-phone-follow-task")
 
         page.click("#dropTaskBtn")
         expect(page.locator("#dropTaskText")).to_have_text("✓ You follow the host")
@@ -307,11 +287,11 @@ def test_the_host_starts_a_drop_from_a_preset_and_sees_the_pool_empty_and_who_go
         expect(host.locator("#dropGrabs li.grab .grab-who")).to_have_text(["Ann"])
         expect(host.locator("#dropGrabs li.grab .grab-what")).to_have_text([yuan(amounts[0])])
         expect(viewer.locator("#dropLeft")).to_have_text("Only 2 left!")
-        settled(viewer)
+        settled(viewer, "#drop")
         host.locator("#dropsCard").scroll_into_view_if_needed()
         assert low_contrast(host) == []
-        shot(host, tmp_path, "host-desktop-live")
-        shot(viewer, tmp_path, "player-desktop")
+        shot(host, tmp_path, "drops-host-desktop-live")
+        shot(viewer, tmp_path, "drops-player-desktop")
 
         for chatter in grabbers[1:]:
             answer = chatter.grab(drop_id)
@@ -329,7 +309,7 @@ def test_the_host_starts_a_drop_from_a_preset_and_sees_the_pool_empty_and_who_go
         expect(host.locator("#dropBtn")).to_be_enabled()
         expect(viewer.locator("#drop")).to_be_hidden()  # drop_end closes the card of one who did not grab
         host.locator("#dropsCard").scroll_into_view_if_needed()
-        shot(host, tmp_path, "host-desktop-ended")
+        shot(host, tmp_path, "drops-host-desktop-ended")
 
         late = Chatter(server, room, "Dee", sub=unique_room("dee"))
         grabbers.append(late)
@@ -370,7 +350,7 @@ def test_the_drop_card_fits_a_small_phone(browser, server, tmp_path):
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 320 and box["y"] + box["height"] <= 640, (
             box
         )
-        settled(page)
+        settled(page, "#drop")
         grab = page.locator("#grabBtn").bounding_box()
         assert grab and grab["height"] >= 40 and grab["y"] + grab["height"] <= 640, grab
         assert low_contrast(page) == []
