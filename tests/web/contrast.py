@@ -85,6 +85,14 @@ CHECK = r"""() => {
 }"""
 
 
+# Colours and opacity mid-animation (a card popping in, a result fading in) are not what a reader
+# sees: the check waits for every animation that ends (not the endless ones: a pulsing badge).
+SETTLE = """() => Promise.all(document.getAnimations()
+  .filter((a) => a.effect && Number.isFinite(a.effect.getComputedTiming().endTime))
+  .map((a) => a.finished.catch(() => null)))"""
+
+
 def low_contrast(page: Page) -> list[dict[str, Any]]:
     """Every visible text on the page whose contrast is under WCAG AA (empty when all pass)."""
+    page.evaluate(SETTLE)
     return list(page.evaluate(CHECK))
