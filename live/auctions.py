@@ -23,7 +23,7 @@ import orjson
 from live.auth import Identity
 from live.keys import pin_timers, user_orders
 from live.scripts import check, load
-from live.store import RoomStore
+from live.store import RoomStore, now_ms
 from rooms.auctions import AuctionSpec
 from rooms.errors import NoSuchAuction
 
@@ -102,9 +102,8 @@ class AuctionStore:
         current, archived, bids = await pipe.execute()
         if archived:
             body = orjson.loads(archived)
-        elif current == auction:
-            snap = await self.store.snapshot(room)
-            body = orjson.loads(snap.auction_json or "null")
+        elif current == auction and (running := (await self.store.current(room, now_ms()))[1]):
+            body = orjson.loads(running)
         else:
             raise NoSuchAuction(f"no auction {auction} in this room")
         body["ladder"] = [orjson.loads(b) for b in reversed(bids)]

@@ -26,7 +26,7 @@ import orjson
 from live.auth import Identity
 from live.keys import RoomKeys, host_followers, me_channel, pin_timers, user_grabs, user_wallet
 from live.scripts import check, load
-from live.store import RoomStore
+from live.store import RoomStore, now_ms
 from rooms.drops import DropKind, DropSpec
 from rooms.errors import NoSuchDrop
 
@@ -150,24 +150,19 @@ class DropStore:
         current, archived = await pipe.execute()
         if archived:
             return str(archived)
-        if current != drop:
+        running, _auction = await self.store.current(room, now_ms())
+        if current != drop or running is None:
             raise NoSuchDrop(f"no drop {drop} in this room")
-        return await self._current_json(room)
-
-    async def _current_json(self, room: str) -> str:
-        fields = await self.redis.hgetall(self.keys(room).drop)
-        return current_drop_json(fields)
+        return running
 
     async def drops(self, room: str) -> list[dict[str, Any]]:
         """Every drop of the room, newest first."""
-        k = self.keys(room)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(k.drop)
-        pipe.hvals(k.drops)
-        current, archived = await pipe.execute()
+        archived = await self.redis.hvals(self.keys(room).drops)
         out = [orjson.loads(text) for text in archived]
-        if current and current.get("state") != "ended":
-            out.append(orjson.loads(current_drop_json(current)))
+        running, _auction = await self.store.current(room, now_ms())
+        current = orjson.loads(running) if running else None
+        if current and current["state"] != "ended":
+            out.append(current)
         return sorted(out, key=lambda d: (-int(d["created_ms"]), d["id"]))
 
     async def grabs(self, room: str, drop: str, after: int = 0, limit: int = GRABS_PAGE) -> GrabsPage:
@@ -189,18 +184,22 @@ class DropStore:
         texts = await pipe.execute() if pairs else []
         return [(room, drop, orjson.loads(t)) for (room, drop), t in zip(pairs, texts, strict=True) if t]
 
-    async def repair_wallet(self, user: str, grabs: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Credit every envelope of ``grabs`` that the wallet lacks (a crash between grab and credit)."""
-        wallet = await self.redis.hgetall(user_wallet(self.prefix, user))
+    async def repair_wallet(self, user: str, grabs: list[tuple[str, str, dict[str, Any]]]) -> dict[str, str]:
+        """Credit every envelope of ``grabs`` that the wallet lacks (a crash between grab and credit);
+        the wallet's fields afterwards."""
+        key = user_wallet(self.prefix, user)
+        wallet = await self.redis.hgetall(key)
+        repaired = False
         for room, drop, grab in grabs:
             envelope = grab.get("envelope")
             if envelope and grab_entry(room, drop) not in wallet:
                 await self.credit(user, room, drop, int(envelope["cents"]), int(grab["ts_ms"]))
+                repaired = True
+        return dict(await self.redis.hgetall(key)) if repaired else dict(wallet)
 
     async def wallet(self, user: str) -> dict[str, Any]:
         """``GET /api/me/wallet``: the balance and its entries, newest first, repaired first."""
-        await self.repair_wallet(user, await self.my_grabs(user))
-        fields = await self.redis.hgetall(user_wallet(self.prefix, user))
+        fields = await self.repair_wallet(user, await self.my_grabs(user))
         entries = [orjson.loads(v) for k, v in fields.items() if k != "cents"]
         entries.sort(key=lambda e: (-int(e["ts_ms"]), e["room"], e["drop"]))
         return {"cents": int(fields.get("cents", 0)), "entries": entries}
@@ -234,28 +233,6 @@ class DropStore:
                 }
             )
         return out
-
-
-def current_drop_json(fields: dict[str, str]) -> str:
-    """The running drop's JSON from its hash: the same object as ``_lib.lua`` drop_json builds."""
-    count, left = int(fields["count"]), int(fields["left"])
-    body: dict[str, Any] = {"id": fields["id"], "kind": fields["kind"], "count": count, "left": left}
-    if fields["kind"] == DropKind.COUPON.value:
-        body |= {
-            "value_cents": int(fields["value_cents"]),
-            "min_spend_cents": int(fields["min_spend_cents"]),
-            "valid_s": int(fields["valid_s"]),
-        }
-    else:
-        body |= {"total_cents": int(fields["total_cents"]), "left_cents": int(fields["left_cents"])}
-    body |= {
-        "ends_at_ms": int(fields["ends_at_ms"]),
-        "task": fields["task"],
-        "state": fields["state"],
-        "claimed": count - left,
-        "created_ms": int(fields["created_ms"]),
-    }
-    return orjson.dumps(body).decode()
 
 
 def grab_json(grab: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ class Scripts:
     room_status: AsyncScript
     moderate: AsyncScript
     snapshot: AsyncScript
+    current: AsyncScript
     viewers_report: AsyncScript
     pin_create: AsyncScript
     pin_tick: AsyncScript

@@ -413,6 +413,12 @@ class RoomStore:
             follows_host=follows_host,
         )
 
+    async def current(self, room: str, now: int) -> tuple[str | None, str | None]:
+        """The room's current (or last) drop and auction as JSON, None where there is none."""
+        k = self.keys(room)
+        reply = check(await self.scripts.current(keys=[k.drop, k.auction], args=[now]))
+        return reply[1] or None, reply[2] or None
+
     async def _host_figures(self, host: str, user: str) -> tuple[int, bool]:
         """The host's follower count, and whether ``user`` (if any) is one of them: one round trip."""
         if not host:

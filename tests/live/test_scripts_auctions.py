@@ -213,3 +213,4 @@ async def test_an_upcoming_auction_refuses_bids_then_starts_with_an_event(
     await bid(auctions, room, BOB, 1000, T0 + 10_001)
     snap = await store.snapshot(room, now=T0 + 10_002)
     assert orjson.loads(snap.auction_json or "{}")["high_bidder"] == {"id": "bob", "name": "Bob"}
+    assert (await store.current(room, T0 + 10_002))[1] == snap.auction_json  # current.lua: the same object

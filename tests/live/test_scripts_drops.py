@@ -71,6 +71,9 @@ async def test_a_drop_needs_a_live_show_and_one_runs_at_a_time(store: RoomStore,
     assert [(e["drop"], e["claimed"]) for e in await drop_ends(store, room)] == [(first["id"], 0)]
     events = [e for e in await events_of(store, room) if e["t"] == "drop"]
     assert [e["drop"] for e in events] == [first, second]  # the event carries the 201's object
+    current_drop, current_auction = await store.current(room, T0 + 30_000)
+    assert current_auction is None and orjson.loads(current_drop or "{}") == second  # current.lua
+    assert current_drop == (await store.snapshot(room, now=T0 + 30_000)).drop_json  # hello's object
     listed = await drops.drops(room)
     assert [d["id"] for d in listed] == [second["id"], first["id"]] and listed[1]["state"] == "ended"
 
