@@ -70,6 +70,25 @@ class PassiveViewer(RawViewer):
             self.on_text(payload)
 
 
+class RawClient(PassiveViewer):
+    """A passive viewer that also sends text frames, masked with a zero key (legal, and free):
+    a load generator whose per-request cost stays far below the server's."""
+
+    def send_text(self, payload: bytes) -> None:
+        assert self.transport is not None
+        n = len(payload)
+        header = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+        self.transport.write(header + b"\0\0\0\0" + payload)
+
+
+async def open_client(host: str, port: int, path: str, on_text: Callable[[bytes], None] | None) -> RawClient:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    _, proto = await loop.create_connection(lambda: RawClient(path, host, on_text, ready), host, port)
+    await ready
+    return proto
+
+
 async def open_passive(
     host: str, port: int, path: str, on_text: Callable[[bytes], None] | None
 ) -> PassiveViewer:

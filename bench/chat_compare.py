@@ -209,6 +209,12 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     live = run_live(args)
     peer = run_socketio(args)
+    for side in (live, peer):
+        cores = side["server cpu % (1 core)"] / 100
+        side["deliveries per server CPU-s"] = round(side["deliveries/s"] / cores) if cores else "-"
+    ours, theirs = live["deliveries per server CPU-s"], peer["deliveries per server CPU-s"]
+    ratio = round(ours / theirs, 2) if isinstance(ours, int) and isinstance(theirs, int) else "-"
+    live["efficiency vs socket.io"], peer["efficiency vs socket.io"] = ratio, 1.0
     title = (
         f"chat: {args.viewers} viewers, {args.rate:g} posts/s, {args.duration:g} s "
         f"(ramp {args.ramp:g} s), one room, 127.0.0.1, {os.cpu_count()} cores shared by everything; "

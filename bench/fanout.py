@@ -3,7 +3,8 @@
 Runs its own redis-server and one `live serve` process; viewers live in separate processes
 (minimal readers: count frames, parse a 2% sample for latency). Prints one row per (N, R).
 
-    python bench/fanout.py --viewers 1000,5000 --rates 50,200 --duration 10 --tick-ms 50
+    python bench/fanout.py --viewers 1000,5000 --rates 50,200 --duration 10 --tick-ms 2,5,20,50
+    python bench/fanout.py --viewers 20000 --rates 50 --procs 4 --workers 2
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._harness import (
+    LOAD_TEST_ENV,
+    ServerProc,
     cpu_seconds,
     open_passive,
     percentile,
     run,
     start_redis,
-    start_server,
     token,
 )
 
@@ -134,41 +136,42 @@ async def post_chat(host: str, port: int, rate: int, duration: float) -> set[str
     return texts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--viewers", default="1000,5000")
-    parser.add_argument("--rates", default="50,200")
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--tick-ms", type=int, default=50)
-    parser.add_argument("--procs", type=int, default=2, help="viewer processes")
-    args = parser.parse_args()
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
-    redis = start_redis()
-    server = start_server(
-        redis.url,
-        env={
-            "LIVE_TICK_MS": str(args.tick_ms),
+
+def start(redis_url: str, tick_ms: int, workers: int) -> ServerProc:
+    return ServerProc(
+        redis_url,
+        "live:",
+        {
+            **LOAD_TEST_ENV,
+            "LIVE_TICK_MS": str(tick_ms),
             "LIVE_CHAT_RATE_POSTS": "0",
             "LIVE_FRAMES_PER_S": "0",
             "LIVE_OUTBOX_MAX_BYTES": str(4 << 20),
         },
+        dev=False,
+        workers=workers,
     )
+
+
+def run_tick(redis_url: str, tick_ms: int, args: argparse.Namespace) -> None:
+    server = start(redis_url, tick_ms, args.workers)
     try:
+        pids = server.serving_pids()
         host_token = token("bench-host", "host", ROOM)
         headers = {"Authorization": f"Bearer {host_token}"}
         httpx.put(f"{server.url}/api/rooms/{ROOM}", json={"title": "fan-out bench"}, headers=headers)
         httpx.post(f"{server.url}/api/rooms/{ROOM}/start", headers=headers)
-        print(
-            f"machine: {os.cpu_count()} cores; server tick {args.tick_ms} ms; permessage-deflate off; "
-            f"uvicorn websockets-sansio; {args.duration:.0f} s per row"
-        )
-        print(
-            f"{'viewers':>8} {'posts/s':>8} {'sent':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'deliv/s':>10} {'frames/s':>9} {'srv CPU%':>8} {'lost':>5} {'closed':>6}"
-        )
         for n in [int(x) for x in args.viewers.split(",")]:
+            rss0 = sum(rss_bytes(p) for p in pids)
             pipes, procs = [], []
             per = n // args.procs
+            joining = time.monotonic()
             for p in range(args.procs):
                 parent, child = mp.Pipe()
                 proc = mp.Process(target=viewer_process, args=(server.host, server.port, per, p * per, child))
@@ -176,15 +179,17 @@ def main() -> None:
                 pipes.append(parent)
                 procs.append(proc)
             connected = sum(pipe.recv()[1] for pipe in pipes)
+            join_s = time.monotonic() - joining
             time.sleep(1.0)
+            per_viewer_kb = (sum(rss_bytes(p) for p in pids) - rss0) / max(1, connected) / 1024
             for rate in [int(x) for x in args.rates.split(",")]:
                 for pipe in pipes:
                     pipe.send("reset")
                     pipe.recv()
-                cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
+                cpu0, t0 = sum(cpu_seconds(p) for p in pids), time.monotonic()
                 texts = run(post_chat(server.host, server.port, rate, args.duration))
                 time.sleep(1.5)  # let the tail arrive
-                cpu1, t1 = cpu_seconds(server.proc.pid), time.monotonic()
+                cpu1, t1 = sum(cpu_seconds(p) for p in pids), time.monotonic()
                 reports = []
                 for pipe in pipes:
                     pipe.send(("report", texts))
@@ -195,6 +200,7 @@ def main() -> None:
                 wall = args.duration
                 p50, p99 = percentile(lat, 50), percentile(lat, 99)
                 row = [
+                    f"{tick_ms:>5}",
                     f"{connected:>8}",
                     f"{rate:>8}",
                     f"{len(texts):>6}",
@@ -204,8 +210,11 @@ def main() -> None:
                     f"{chat_events / wall:>10.0f}",
                     f"{frames / wall:>9.0f}",
                     f"{100 * (cpu1 - cpu0) / (t1 - t0):>8.0f}",
+                    f"{chat_events / wall / max(1e-9, (cpu1 - cpu0) / (t1 - t0)):>12.0f}",
                     f"{sum(r['missing_in_sample'] for r in reports):>5}",
                     f"{sum(r['closed'] for r in reports):>6}",
+                    f"{join_s:>6.1f}",
+                    f"{per_viewer_kb:>7.1f}",
                 ]
                 print(" ".join(row), flush=True)
             for pipe in pipes:
@@ -216,6 +225,37 @@ def main() -> None:
                     proc.kill()
     finally:
         server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--viewers", default="1000,5000")
+    parser.add_argument("--rates", default="50,200")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--tick-ms", default="5", help="the server's shortest tick; a list runs a server each"
+    )
+    parser.add_argument("--procs", type=int, default=2, help="viewer processes")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (live serve --workers)")
+    args = parser.parse_args()
+
+    redis = start_redis()
+    try:
+        print(
+            f"machine: {os.cpu_count()} cores; server workers {args.workers}; permessage-deflate off; "
+            f"uvicorn websockets-sansio, pre-built frames; {args.duration:.0f} s per row; "
+            "deliv/CPU-s = deliveries per server CPU-second; join s = all viewers connected; "
+            "KB/viewer = server RSS growth per idle viewer"
+        )
+        print(
+            f"{'tick':>5} {'viewers':>8} {'posts/s':>8} {'sent':>6} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'max ms':>8} "
+            f"{'deliv/s':>10} {'frames/s':>9} {'srv CPU%':>8} {'deliv/CPU-s':>12} {'lost':>5} {'closed':>6} "
+            f"{'join s':>6} {'KB/vwr':>7}"
+        )
+        for tick_ms in [int(x) for x in args.tick_ms.split(",")]:
+            run_tick(redis.url, tick_ms, args)
+    finally:
         redis.stop()
 
 

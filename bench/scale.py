@@ -1,6 +1,6 @@
 """Scale-out figures: `live serve --workers N` for N in 1, 2, 4, and the time to be back after a kill.
 
-    python bench/scale.py                      # throughput with 1, 2 and 4 processes
+    python bench/scale.py                      # chat and buying with 1, 2 and 4 processes
     python bench/scale.py --procs 1,2 --seconds 5
     python bench/scale.py --kill-only          # viewers of a killed worker: reconnect + resume time
 
@@ -107,7 +107,8 @@ def connections_per_pid(port: int, pids: list[int]) -> list[int]:
     return counts
 
 
-def make_room(url: str, room: str) -> None:
+def make_room(url: str, room: str, pin: bool = False) -> None:
+    """The room, live; with ``pin``, a flash sale that cannot sell out during a run."""
     import httpx
 
     headers = {"Authorization": "Bearer " + token("Host", "host", "host", room)}
@@ -116,6 +117,16 @@ def make_room(url: str, room: str) -> None:
         201,
     )
     assert httpx.post(f"{url}/api/rooms/{room}/start", headers=headers).status_code == 200
+    if pin:
+        body = {
+            "id": "p1",
+            "product": {"id": "x", "title": "X", "list_price_cents": 100},
+            "stock": 1_000_000,
+            "limit_per_user": 100,
+            "duration_s": 3600,
+            "tiers": [{"at": 0, "price_cents": 100}],
+        }
+        assert httpx.post(f"{url}/api/rooms/{room}/pins", json=body, headers=headers).status_code == 201
 
 
 # The load processes
@@ -132,6 +143,7 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
     import websockets
 
     ws_base = cfg["ws"] + "/ws/" + cfg["room"]
+    buying = cfg["kind"] == "buy"
     stats: dict[str, Any] = {"deliveries": 0, "acks": 0, "errors": 0, "dropped": 0, "lat": []}
     window: list[float] = [0.0, 0.0]  # measure from, until (monotonic)
 
@@ -157,7 +169,10 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
             rid = f"{name}-{n}"
             n += 1
             sent[rid] = time.monotonic()
-            await ws.send(f'{{"t":"chat","id":"{rid}","text":"{name} says {n}"}}')
+            if buying:
+                await ws.send(f'{{"t":"buy","id":"{rid}","pin":"p1","qty":1}}')
+            else:
+                await ws.send(f'{{"t":"chat","id":"{rid}","text":"{name} says {n}"}}')
 
         for _ in range(cfg["window"]):
             await send()
@@ -170,10 +185,13 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
                     started = sent.pop(rid, None)
                     if started is None:
                         continue
+                    acked = f'"t":"ack","id":"{rid}"' in message
                     if measuring():
-                        stats["acks" if f'"t":"ack","id":"{rid}"' in message else "errors"] += 1
+                        stats["acks" if acked else "errors"] += 1
                         if random.random() < 0.05:
                             stats["lat"].append(now - started)
+                    if buying and not acked:
+                        return  # its limit per user reached: a buyer that may buy no more
                     if now < window[1]:
                         await send()
         except websockets.ConnectionClosed:
@@ -209,14 +227,17 @@ async def _load(cfg: dict[str, Any], ready: Any, go: Any) -> dict[str, Any]:
     return stats
 
 
-def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_throughput(workers: int, args: argparse.Namespace, kind: str = "chat") -> dict[str, Any]:
+    """One measurement: ``chat`` (posters post, viewers watch) or ``buy`` (buyers grab from a pin
+    while the viewers watch); ``posts_per_s`` counts the acks either way."""
     redis = start_redis()
     server = start_server(redis.url, workers, f"bench{workers}:")
     ctx = mp.get_context("spawn")
     procs = []
+    buying = kind == "buy"
     try:
         room = "bench"
-        make_room(server.url, room)
+        make_room(server.url, room, pin=buying)
         ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
         for i in range(args.load_procs):
             cfg = {
@@ -224,8 +245,9 @@ def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
                 "room": room,
                 "index": i,
                 "viewers": args.viewers // args.load_procs,
-                "posters": args.posters // args.load_procs,
-                "window": args.window,
+                "posters": (args.buyers if buying else args.posters) // args.load_procs,
+                "window": 1 if buying else args.window,
+                "kind": kind,
                 "warmup": args.warmup,
                 "seconds": args.seconds,
             }
@@ -258,6 +280,7 @@ def run_throughput(workers: int, args: argparse.Namespace) -> dict[str, Any]:
     lat = sorted(x for o in outs for x in o["lat"])
     return {
         "workers": workers,
+        "kind": kind,
         "posts_per_s": sum(o["acks"] for o in outs) / args.seconds,
         "errors_per_s": sum(o["errors"] for o in outs) / args.seconds,
         "deliveries_per_s": sum(o["deliveries"] for o in outs) / args.seconds,
@@ -472,6 +495,10 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=200)
     parser.add_argument("--posters", type=int, default=64)
     parser.add_argument("--window", type=int, default=2, help="chat posts in flight per poster")
+    parser.add_argument(
+        "--buyers", type=int, default=400, help="buyers in the buy runs (1 grab in flight each)"
+    )
+    parser.add_argument("--kinds", default="chat,buy", help="chat, buy or both")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--load-procs", type=int, default=2)
@@ -502,17 +529,21 @@ def main() -> int:
 
 def throughput(args: argparse.Namespace) -> None:
     print(
-        f"throughput: {args.viewers} viewers, {args.posters} posters x {args.window} in flight, "
-        f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up, load in {args.load_procs} processes"
+        f"throughput: {args.viewers} viewers; chat: {args.posters} posters x {args.window} in flight; "
+        f"buy: {args.buyers} buyers x 1 in flight on one pin; "
+        f"{args.seconds:.0f} s after {args.warmup:.0f} s warm-up, load in {args.load_procs} processes; "
+        "per CPU-s = per second of the server processes' CPU (all workers)"
     )
     header = (
         "round",
+        "kind",
         "procs",
-        "posts/s",
+        "acks/s",
         "deliveries/s",
         "ack p50 ms",
         "ack p99 ms",
         "server cores",
+        "per CPU-s",
         "redis cores",
         "load cores",
         "others' cores",
@@ -522,49 +553,76 @@ def throughput(args: argparse.Namespace) -> None:
     )
     print(" | ".join(header))
     counts = [int(x) for x in args.procs.split(",")]
-    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    kinds = args.kinds.split(",")
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {(k, n): [] for k in kinds for n in counts}
     discarded = 0
     for round_ in range(args.repeat):
-        for n in counts:
-            for _attempt in range(args.tries):
-                r = run_throughput(n, args)
-                if r["other_cores"] <= args.max_others:
-                    break
-                discarded += 1  # other programs took the cores meanwhile: measure again
-                print(
-                    f"  (discarded: procs {n}, {r['posts_per_s']:.0f} posts/s, others' cores "
-                    f"{r['other_cores']:.2f})",
-                    flush=True,
+        for kind in kinds:
+            for n in counts:
+                for _attempt in range(args.tries):
+                    r = run_throughput(n, args, kind)
+                    if r["other_cores"] <= args.max_others:
+                        break
+                    discarded += 1  # other programs took the cores meanwhile: measure again
+                    print(
+                        f"  (discarded: {kind}, procs {n}, {r['posts_per_s']:.0f} acks/s, others' cores "
+                        f"{r['other_cores']:.2f})",
+                        flush=True,
+                    )
+                runs[(kind, n)].append(r)
+                row = (
+                    round_ + 1,
+                    kind,
+                    n,
+                    round(r["posts_per_s"]),
+                    round(r["deliveries_per_s"]),
+                    _r(r["ack_p50_ms"]),
+                    _r(r["ack_p99_ms"]),
+                    f"{r['server_cores']:.2f}",
+                    round(_per_cpu(r)),
+                    f"{r['redis_cores']:.2f}",
+                    f"{r['load_cores']:.2f}",
+                    f"{r['other_cores']:.2f}",
+                    r["spread"],
+                    r["dropped"],
+                    round(r["errors_per_s"]),
                 )
-            runs[n].append(r)
-            row = (
-                round_ + 1,
-                n,
-                round(r["posts_per_s"]),
-                round(r["deliveries_per_s"]),
-                _r(r["ack_p50_ms"]),
-                _r(r["ack_p99_ms"]),
-                f"{r['server_cores']:.2f}",
-                f"{r['redis_cores']:.2f}",
-                f"{r['load_cores']:.2f}",
-                f"{r['other_cores']:.2f}",
-                r["spread"],
-                r["dropped"],
-                round(r["errors_per_s"]),
-            )
-            print(" | ".join(str(x) for x in row), flush=True)
+                print(" | ".join(str(x) for x in row), flush=True)
     if discarded:
         print(f"{discarded} runs discarded: other programs used more than {args.max_others} cores")
-    print("median over rounds | procs | posts/s | x1 | deliveries/s | x1 | server cores")
-    base = {k: statistics.median(r[k] for r in runs[counts[0]]) for k in ("posts_per_s", "deliveries_per_s")}
-    for n in counts:
-        posts = statistics.median(r["posts_per_s"] for r in runs[n])
-        deliveries = statistics.median(r["deliveries_per_s"] for r in runs[n])
-        cores = statistics.median(r["server_cores"] for r in runs[n])
-        print(
-            f"  | {n} | {posts:.0f} | {posts / base['posts_per_s']:.2f} | {deliveries:.0f} | "
-            f"{deliveries / base['deliveries_per_s']:.2f} | {cores:.2f}"
-        )
+    print(
+        "median over rounds | kind | procs | acks/s | x1 | deliveries/s | x1 | server cores "
+        "| per CPU-s (deliveries for chat, grabs for buy) | x1"
+    )
+    for kind in kinds:
+        base = {
+            k: statistics.median(f(r) for r in runs[(kind, counts[0])])
+            for k, f in (("acks", _acks), ("deliveries", _deliveries), ("per_cpu", _per_cpu))
+        }
+        for n in counts:
+            acks = statistics.median(_acks(r) for r in runs[(kind, n)])
+            deliveries = statistics.median(_deliveries(r) for r in runs[(kind, n)])
+            cores = statistics.median(r["server_cores"] for r in runs[(kind, n)])
+            per_cpu = statistics.median(_per_cpu(r) for r in runs[(kind, n)])
+            print(
+                f"  | {kind} | {n} | {acks:.0f} | {acks / base['acks']:.2f} | {deliveries:.0f} | "
+                f"{deliveries / base['deliveries'] if base['deliveries'] else 0:.2f} | {cores:.2f} | "
+                f"{per_cpu:.0f} | {per_cpu / base['per_cpu']:.2f}"
+            )
+
+
+def _acks(r: dict[str, Any]) -> float:
+    return float(r["posts_per_s"])
+
+
+def _deliveries(r: dict[str, Any]) -> float:
+    return float(r["deliveries_per_s"])
+
+
+def _per_cpu(r: dict[str, Any]) -> float:
+    """Deliveries (chat) or grabs (buy) per second of server CPU."""
+    done = r["deliveries_per_s"] if r["kind"] == "chat" else r["posts_per_s"]
+    return float(done / r["server_cores"]) if r["server_cores"] else 0.0
 
 
 def _r(x: float | None) -> str:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from live.redis_pipe import RedisPipe, pack_command
+
 # A command sent just before a call's script in the same pipeline; its reply is not awaited by anyone.
 Before = tuple[Any, ...]
-Call = tuple[AsyncScript, list[str], list[Any], "asyncio.Future[Any]", tuple[Before, ...]]
+Call = tuple[AsyncScript, Sequence[str], list[Any], "asyncio.Future[Any]", tuple[Before, ...]]
 
 
 class ScriptBatcher:
@@ -24,6 +27,8 @@ class ScriptBatcher:
 
     def __init__(self, redis: Any, max_batch: int = 512) -> None:
         self._redis = redis
+        # Our own pipelined connection where the client allows one; redis-py's pipeline otherwise.
+        self._pipe = RedisPipe.for_client(redis)
         self._max_batch = max_batch
         self._pending: list[Call] = []
         self._loose: list[Before] = []  # commands nobody awaits, sent with the next batch
@@ -32,7 +37,7 @@ class ScriptBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def call(
-        self, script: AsyncScript, keys: list[str], args: list[Any], before: tuple[Before, ...] = ()
+        self, script: AsyncScript, keys: Sequence[str], args: list[Any], before: tuple[Before, ...] = ()
     ) -> Any:
         """Run ``script``; the ``before`` commands go ahead of it in the same pipeline."""
         loop = asyncio.get_running_loop()
@@ -69,6 +74,10 @@ class ScriptBatcher:
             task.add_done_callback(self._tasks.discard)
 
     async def _send_loose(self, commands: list[Before]) -> None:
+        if self._pipe is not None:
+            with contextlib.suppress(Exception):
+                await self._pipe.execute([pack_command(command) for command in commands])
+            return
         pipe = self._redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
@@ -108,6 +117,8 @@ class ScriptBatcher:
 
     async def _execute(self, batch: list[Call]) -> list[Any]:
         """The script replies of ``batch``, in order (the before-commands' replies are dropped)."""
+        if self._pipe is not None:
+            return await self._execute_on_pipe(self._pipe, batch)
         pipe = self._redis.pipeline(transaction=False)
         positions = []
         n = 0
@@ -127,7 +138,21 @@ class ScriptBatcher:
         replies = await pipe.execute(raise_on_error=False)
         return [replies[i] for i in positions]
 
+    async def _execute_on_pipe(self, pipe: RedisPipe, batch: list[Call]) -> list[Any]:
+        packed = []
+        positions = []
+        loose, self._loose = self._loose, []
+        packed += [pack_command(command) for command in loose]
+        for script, keys, args, _, before in batch:
+            packed += [pack_command(command) for command in before]
+            positions.append(len(packed))
+            packed.append(pipe.pack_script(script.sha, keys, args))
+        replies = await pipe.execute(packed)
+        return [replies[i] for i in positions]
+
     async def close(self) -> None:
         self._closed = True
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
+        if self._pipe is not None:
+            await self._pipe.close()

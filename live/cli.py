@@ -61,7 +61,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "--data-dir", default=None, help="bundled Redis's files (LIVE_DATA_DIR; default ./.live-data)"
     )
     parser.add_argument(
-        "--tick-ms", type=int, default=None, help="fan-out batching tick (LIVE_TICK_MS; default 50)"
+        "--tick-ms", type=int, default=None, help="shortest fan-out batching tick (LIVE_TICK_MS; default 5)"
     )
     parser.add_argument(
         "--workers",
@@ -132,14 +132,15 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
                 return _fail(f"cannot reach Redis at {redis_url}: {err}")
         settings = dataclasses.replace(settings, redis_url=redis_url, host=host, port=port)
         url = f"http://{host}:{port}"
+        # Before "listening" is printed: whoever reads that line may stop us at once, and the
+        # default action would kill the process before `finally` stops the bundled Redis. (uvicorn
+        # also re-raises SIGTERM once it has shut down gracefully.)
+        signal.signal(signal.SIGTERM, _exit_quietly)
         if settings.workers == 1:
             server = build_server(settings)
             print(f"live: listening on {url} (redis {redis_url})", flush=True)
             if callable(on_ready):
                 on_ready(settings, url)
-            # uvicorn re-raises SIGTERM once it has shut down gracefully; without a handler of
-            # ours that would kill the process before `finally` stops the bundled Redis.
-            signal.signal(signal.SIGTERM, _exit_quietly)
             server.run(sockets=[sock])
             return 0
         return _supervise(settings.workers, sock, settings, url, on_ready)

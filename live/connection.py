@@ -3,8 +3,14 @@
 The hub only appends to outboxes and never awaits a viewer, so one stalled viewer
 cannot slow the room; a viewer further behind than ``outbox_max_bytes`` is closed
 with 4008 and can resume with ``since``. "Behind" is every byte not yet on the wire:
-the outbox plus the transport's own write buffer, where the server exposes it (it also
-holds what the protocol wrote by itself, such as pongs).
+the outbox plus the transport's own write buffer (it also holds what the protocol
+wrote by itself, such as pongs).
+
+On our own server (``live.ws_protocol``) a connection writes pre-built frames
+(``live.wsframe``) to a ``FrameSink``: at once, without the writer task, when the
+socket is open, drains and nothing is queued before it; into the outbox otherwise, for
+the writer to hand over once the transport has drained. Any other ASGI server gets
+text through ``send_text`` from the writer task.
 """
 
 from __future__ import annotations
@@ -13,14 +19,27 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Protocol
 
 from live import closecodes
 from live.auth import Identity
+from live.wsframe import text_frame
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
-RawSend = Callable[[dict[str, Any]], Awaitable[None]]
+BATCH_MAX_BYTES = 256 * 1024  # queued frames handed to the transport in one write, at most
+
+
+class FrameSink(Protocol):
+    """A socket that takes pre-built frames without awaiting (``LiveWebSocketProtocol``)."""
+
+    def frame_ready(self) -> bool: ...
+
+    def write_frame(self, frame: bytes) -> bool: ...
+
+    def write_buffer_size(self) -> int: ...
+
+    async def wait_writable(self) -> None: ...
 
 
 class Connection:
@@ -33,9 +52,7 @@ class Connection:
         send_text: SendText,
         close: Close,
         outbox_max_bytes: int,
-        raw_send: RawSend | None = None,
-        writable: Callable[[], bool] | None = None,
-        write_buffer_size: Callable[[], int] | None = None,
+        sink: FrameSink | None = None,
     ) -> None:
         self.room = room
         self.identity = identity
@@ -43,67 +60,63 @@ class Connection:
         self._send_text = send_text
         self._close = close
         self._max_bytes = outbox_max_bytes
-        self._outbox: deque[tuple[str, int]] = deque()  # (frame, its UTF-8 size in bytes)
+        self._sink = sink
+        # (wire frame, its size) with a sink, else (text, its UTF-8 size).
+        self._outbox: deque[tuple[bytes | str, int]] = deque()
         self._outbox_bytes = 0
         self._wake = asyncio.Event()
         self._close_after: tuple[int, str] | None = None
+        self._started = False  # writes wait for start(): the socket is accepted then
         self.closed = False
         self.close_code: int | None = None
         self.done = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._sending = False  # the writer is inside a send
-        # The server's own ASGI send and its writability, when the server exposes it (uvicorn):
-        # a frame for an idle, writable socket is written at once, without the writer task.
-        self._raw_send = raw_send if writable is not None else None
-        self._writable = writable or (lambda: False)
-        self._write_buffer_size = write_buffer_size or (lambda: 0)  # unsent bytes in the transport
 
     def start(self) -> None:
+        self._started = True
         self._writer = asyncio.create_task(self._run_writer(), name=f"writer:{self.room}")
+        if self._outbox:
+            self._wake.set()
 
     @property
     def user_id(self) -> str | None:
         return self.identity.id if self.identity else None
 
-    def push(self, frame: str, size: int | None = None) -> None:
-        """Queue a frame; never blocks. Past the byte bound the viewer is cut off.
+    def push(self, frame: str, size: int | None = None, wire: bytes | None = None) -> bool:
+        """Send or queue a frame; never blocks. True when it was written at once.
 
-        ``size`` is the frame's UTF-8 length when the caller knows it (the hub computes it
-        once per shared frame rather than once per viewer).
+        ``size`` (the frame's UTF-8 length) and ``wire`` (its pre-built WebSocket frame) are
+        given by callers that send one frame to many sockets, so the work is done once.
+        Past the byte bound the viewer is cut off.
         """
         if self.closed or self._close_after is not None:
-            return
-        if size is None:
-            size = len(frame) if frame.isascii() else len(frame.encode())
-        self._outbox.append((frame, size))
+            return False
+        sink = self._sink
+        item: bytes | str
+        if sink is not None:
+            if wire is None:
+                wire = text_frame(frame.encode())
+            if self._started and not self._outbox and sink.frame_ready():
+                if not sink.write_frame(wire):
+                    self._abort(closecodes.ABNORMAL)
+                    return False
+                # A writable transport takes any frame, however big, and whatever pongs sit before it.
+                if self._max_bytes and sink.write_buffer_size() > self._max_bytes:
+                    self._abort(closecodes.TOO_SLOW)
+                return True
+            item, size = wire, len(wire)
+        else:
+            item = frame
+            if size is None:
+                size = len(frame) if frame.isascii() else len(frame.encode())
+        self._outbox.append((item, size))
         self._outbox_bytes += size
-        if self._max_bytes and self._outbox_bytes + self._write_buffer_size() > self._max_bytes:
+        buffered = sink.write_buffer_size() if sink is not None and self._started else 0
+        if self._max_bytes and self._outbox_bytes + buffered > self._max_bytes:
             self._abort(closecodes.TOO_SLOW)
-            return
+            return False
         self._wake.set()
-
-    def can_send_now(self) -> bool:
-        """True when a frame can be written at once and in order: nothing queued, the socket drains."""
-        return (
-            self._raw_send is not None
-            and not self._outbox
-            and not self._sending
-            and not self.closed
-            and self._close_after is None
-            and self._writable()
-        )
-
-    async def send_now(self, frame: str) -> None:
-        """Write straight to a writable socket (so the send completes without suspending)."""
-        assert self._raw_send is not None
-        try:
-            await self._raw_send({"type": "websocket.send", "text": frame})
-        except Exception:
-            self._abort(closecodes.ABNORMAL)
-            return
-        # A writable transport takes any frame, however big, and whatever pongs sit before it.
-        if self._max_bytes and self._write_buffer_size() > self._max_bytes:
-            self._abort(closecodes.TOO_SLOW)
+        return False
 
     def _abort(self, code: int) -> None:
         """Drop the viewer now: its writer may be stuck on a socket that no longer drains."""
@@ -134,16 +147,13 @@ class Connection:
             await self._writer
 
     async def _run_writer(self) -> None:
+        drain = self._drain_to_sink if self._sink is not None else self._drain_as_text
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                self._sending = True
-                while self._outbox:
-                    frame, size = self._outbox.popleft()
-                    self._outbox_bytes -= size
-                    await self._send_text(frame)
-                self._sending = False
+                if not await drain():
+                    return  # the socket is gone; the reader side notices and cleans up
                 if self._close_after is not None:
                     code, reason = self._close_after
                     self.close_code = code
@@ -151,7 +161,36 @@ class Connection:
                         await self._close(code, reason)
                     return
         except Exception:
-            return  # the socket is gone; the reader side notices and cleans up
+            return
         finally:
             self.closed = True
             self.done.set()
+
+    async def _drain_to_sink(self) -> bool:
+        """Hand queued frames to the transport whenever it has drained, many per write."""
+        sink, outbox = self._sink, self._outbox
+        assert sink is not None
+        while outbox:
+            if not sink.frame_ready():
+                await sink.wait_writable()
+                if not sink.frame_ready():
+                    return False  # lost or closing while paused
+                continue
+            batch: list[bytes] = []
+            taken = 0
+            while outbox and taken < BATCH_MAX_BYTES:
+                item, size = outbox.popleft()
+                batch.append(item)  # type: ignore[arg-type]  # a sink's outbox holds bytes
+                taken += size
+            self._outbox_bytes -= taken
+            if not sink.write_frame(batch[0] if len(batch) == 1 else b"".join(batch)):
+                return False
+        return True
+
+    async def _drain_as_text(self) -> bool:
+        outbox = self._outbox
+        while outbox:
+            item, size = outbox.popleft()
+            self._outbox_bytes -= size
+            await self._send_text(item)  # type: ignore[arg-type]  # without a sink it holds text
+        return True

@@ -24,6 +24,7 @@ from live.metrics import Metrics
 from live.settings import Settings
 from live.shares import Shares
 from live.store import RoomStore, Snapshot, now_ms
+from live.ws_protocol import LiveWebSocketProtocol
 from rooms.chat import normalize_chat_text
 from rooms.commands import (
     BidCommand,
@@ -72,28 +73,20 @@ def effective_identity(identity: Identity | None, room: str) -> Identity | None:
     return Identity(identity.id, identity.name, Role.VIEWER, identity.room)
 
 
-def raw_sender(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """The server's ASGI send, a writability test and the transport's unsent bytes, where offered.
+def frame_sink(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"sink": protocol}`` when the server is ours (``LiveWebSocketProtocol``), else {}.
 
-    uvicorn's websockets-sansio protocol suspends a send only while its transport is paused
-    (``writable`` cleared); when it is set, a send completes at once. The transport's buffer
-    also holds what the protocol wrote itself (pongs), so the outbox bound counts it. Other
-    servers: {}.
+    The protocol is found through the server's own ASGI send (``KeepRawSend``): its frames can
+    then be built once per room and written straight to each transport.
     """
-    raw = scope.get(RAW_SEND_KEY)
-    protocol = getattr(raw, "__self__", None)
-    writable = getattr(protocol, "writable", None)
-    if raw is None or not isinstance(writable, asyncio.Event):
-        return {}
-    found: dict[str, Any] = {"raw_send": raw, "writable": writable.is_set}
-    buffered = getattr(getattr(protocol, "transport", None), "get_write_buffer_size", None)
-    if callable(buffered):
-        found["write_buffer_size"] = buffered
-    return found
+    protocol = getattr(scope.get(RAW_SEND_KEY), "__self__", None)
+    if isinstance(protocol, LiveWebSocketProtocol):
+        return {"sink": protocol}
+    return {}
 
 
 class KeepRawSend:
-    """Pure ASGI middleware: remember the server's own send on WebSocket scopes (see ``raw_sender``)."""
+    """Pure ASGI middleware: remember the server's own send on WebSocket scopes (see ``frame_sink``)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -268,7 +261,7 @@ class Gateway:
             send_text=websocket.send_text,
             close=close,
             outbox_max_bytes=self._settings.outbox_max_bytes,
-            **raw_sender(websocket.scope),
+            **frame_sink(websocket.scope),
         )
         conn.push(self._hello(room, snap, identity, resumed))
         for note in notes:

@@ -34,6 +34,7 @@ from live.connection import Connection
 from live.metrics import Metrics
 from live.settings import Settings
 from live.store import RoomStore, now_ms
+from live.wsframe import text_frame
 from rooms import events
 from rooms.errors import RoomError
 from rooms.feed import Action, Broadcast, Close, CloseReason, Deliver, Entry, FetchBacklog, RoomFeed
@@ -185,7 +186,7 @@ class RoomHub:
                 # Stamped before the flush: a tick is measured start to start, so a flush
                 # that takes long (thousands of viewers) does not add its length to the next wait.
                 last_flush = time.monotonic()
-                await self._flush()
+                self._flush()
                 self._last_flush_ms = (time.monotonic() - last_flush) * 1000
 
     def _tick_s(self) -> float:
@@ -322,37 +323,29 @@ class RoomHub:
                     self._wake.set()
             await asyncio.sleep(self._settings.ephemeral_ms / 1000)
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         metrics = self._metrics
         for action in self._feed.flush(now_ms()):
             if isinstance(action, Broadcast):
                 for lag in action.lags_ms:
                     metrics.fanout_lag(lag)
                 frame, size = action.frame, action.size
+                wire = text_frame(frame.encode())  # the same bytes for every socket
                 sent = direct = 0
                 for conn in action.members:
                     if conn.closed:
                         self._feed.leave(conn)
                         continue
-                    # An idle socket that drains is written at once (this await does not suspend);
-                    # any other is queued for its own writer, so no viewer can hold the room up.
-                    if conn.can_send_now():
-                        direct += 1
-                        await conn.send_now(frame)
-                    else:
-                        conn.push(frame, size)
+                    # An idle socket that drains is written at once; any other is queued for
+                    # its own writer, so no viewer can hold the room up.
+                    direct += conn.push(frame, size, wire)
                     sent += 1
                 metrics.frames_direct += direct
                 metrics.frames_out += sent
                 metrics.deliveries_out += action.events * sent
             elif isinstance(action, Deliver):
                 # Joined mid-batch, or banned within it: a frame encoded for it alone (rare).
-                conn = action.member
-                if conn.can_send_now():
-                    metrics.frames_direct += 1
-                    await conn.send_now(action.frame)
-                else:
-                    conn.push(action.frame, action.size)
+                metrics.frames_direct += action.member.push(action.frame, action.size)
                 metrics.frames_out += 1
                 metrics.deliveries_out += action.events
             elif isinstance(action, Close):

@@ -6,6 +6,7 @@ room touches one Redis Cluster slot.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -268,39 +269,12 @@ class RoomKeys:
 
     # The KEYS of each Lua script, in the order the script's header names them.
 
-    def sale_keys(self) -> list[str]:
-        """Every script that takes, changes or releases stock or orders takes these KEYS (_lib.lua: K)."""
-        return [
-            self.meta,
-            self.events,
-            self.pin,
-            self.posters,
-            self.bought,
-            self.pin_orders,
-            self.orders,
-            self.refunds,
-            self.pins,
-            self.order_ids,
-            self.requests,
-            self.buyers,
-            self.products,
-            self.product_stock,
-            self.product_order,
-            self.bag_bought,
-            self.product_waiting,
-            self.expiry,
-            self.hooks,
-            self.hooks_due,
-            self.attributions,
-            self.share_board,
-            self.share_buyers,
-            self.drop,
-            self.drops,
-            self.coupons,
-            self.chatters,
-            self.auction,
-            self.auctions,
-        ]
+    def sale_keys(self) -> tuple[str, ...]:
+        """Every script that takes, changes or releases stock or orders takes these KEYS (_lib.lua: K).
+
+        Built once per room (every buy, grab and bid sends them): the same tuple each time.
+        """
+        return _sale_keys(self)
 
     def grab_keys(self, drop: str) -> list[str]:
         return [*self.sale_keys(), self.drop_grabs(drop), self.drop_grabbers(drop)]
@@ -344,6 +318,47 @@ class RoomKeys:
             self.drop,
             self.auction,
         ]
+
+
+@functools.lru_cache(maxsize=4096)
+def room_keys(prefix: str, room: str) -> RoomKeys:
+    """The keys of one room, made once per room and prefix."""
+    return RoomKeys(prefix, room)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sale_keys(keys: RoomKeys) -> tuple[str, ...]:
+    return (
+        keys.meta,
+        keys.events,
+        keys.pin,
+        keys.posters,
+        keys.bought,
+        keys.pin_orders,
+        keys.orders,
+        keys.refunds,
+        keys.pins,
+        keys.order_ids,
+        keys.requests,
+        keys.buyers,
+        keys.products,
+        keys.product_stock,
+        keys.product_order,
+        keys.bag_bought,
+        keys.product_waiting,
+        keys.expiry,
+        keys.hooks,
+        keys.hooks_due,
+        keys.attributions,
+        keys.share_board,
+        keys.share_buyers,
+        keys.drop,
+        keys.drops,
+        keys.coupons,
+        keys.chatters,
+        keys.auction,
+        keys.auctions,
+    )
 
 
 # The room indexes live outside every room's slot (a script of one room cannot touch them under

@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket
 from live import closecodes
 from live.auth import Identity, verify_token
 from live.connection import Connection
-from live.gateway import raw_sender, read_frames
+from live.gateway import frame_sink, read_frames
 from live.golive import GoLive
 from live.log_throttle import LogThrottle
 from live.me_feed import MeFeed
@@ -38,6 +38,7 @@ from live.metrics import Metrics
 from live.settings import Settings
 from live.social import SocialStore
 from live.store import now_ms
+from live.wsframe import text_frame
 from rooms.commands import REQUEST_ID_RE
 from rooms.errors import BadRequest, RateLimited, RoomError, Unauthorized, Unavailable
 from rooms.events import error_frame
@@ -143,9 +144,10 @@ class MeChannel:
         sockets = self._by_user.get(user)
         if not sockets:
             return 0
-        size = len(frame) if frame.isascii() else len(frame.encode())
+        payload = frame.encode()
+        size, wire = len(payload), text_frame(payload)
         for conn in tuple(sockets):  # a push past the bound drops that socket, never the others
-            conn.push(frame, size)
+            conn.push(frame, size, wire)
         return len(sockets)
 
     def _join(self, conn: Connection, user: str) -> None:
@@ -208,7 +210,7 @@ class MeChannel:
             send_text=websocket.send_text,
             close=close,
             outbox_max_bytes=self._settings.outbox_max_bytes,
-            **raw_sender(websocket.scope),
+            **frame_sink(websocket.scope),
         )
         # Joined before the feed is asked to subscribe: whatever the subscription carries is queued,
         # and written once the socket is open (the writer starts after accept).

@@ -37,7 +37,9 @@ class Settings:
     log_level: str = "warning"  # uvicorn's log level: critical, error, warning, info, debug, trace
 
     # Fan-out
-    tick_ms: int = 50  # events within one tick go out as one frame; 0 = no batching
+    # The shortest batching tick: events within one tick go out as one frame; 0 = no batching.
+    # A small room pays only this; a big one batches longer (sends_per_s, and twice the last flush).
+    tick_ms: int = 5
     # Frames this process may send per second across all its viewers; the tick lengthens past
     # tick_ms when there are more viewers than that allows (5,000 viewers -> 125 ms). 0 = no cap.
     sends_per_s: int = 40_000

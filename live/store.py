@@ -24,6 +24,7 @@ from live.keys import (
     me_channel,
     order_timers,
     pin_timers,
+    room_keys,
     scheduled_rooms_index,
     user_orders,
 )
@@ -224,7 +225,7 @@ class RoomStore:
         self._notice_trailing: set[str] = set()  # rooms with a trailing notice scheduled
 
     def keys(self, room: str) -> RoomKeys:
-        return RoomKeys(self.settings.key_prefix, room)
+        return room_keys(self.settings.key_prefix, room)
 
     @property
     def _maxlen(self) -> int:

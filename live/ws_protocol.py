@@ -12,7 +12,10 @@ What it adds to ``WebSocketsSansIOProtocol``:
   connection's per-address lease (released once, in ``connection_lost``);
 - invalid UTF-8 is logged as one line at most every 10 s, not a traceback per frame;
 - every close this side starts is followed by an abort if the socket has not gone within a
-  grace period: ``transport.close()`` waits for unsent bytes, forever if the peer never reads.
+  grace period: ``transport.close()`` waits for unsent bytes, forever if the peer never reads;
+- pre-built frames (``live.wsframe``) go straight to the transport (``write_frame``): the hub
+  builds a room's frame once and every viewer's socket gets the same bytes, where uvicorn's ASGI
+  send would frame the message again per socket and cost twice the time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ CUT_OFF_GRACE_S = 1.0  # a client we cut off gets this long to take the close fr
 SHUTDOWN_GRACE_S = (
     2.0  # below uvicorn's graceful-shutdown timeout (live/server.py), so it need not wait it out
 )
+READ_AHEAD_MESSAGES = 8  # client messages queued for the app before the socket stops being read
 _invalid_utf8_log = LogThrottle(10.0)  # per process: any client can send invalid UTF-8 at will
 
 
@@ -102,6 +106,37 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_parser_exception()
         self._abort_after(CUT_OFF_GRACE_S)
 
+    # Outbound: pre-built frames (live.connection.FrameSink)
+
+    def frame_ready(self) -> bool:
+        """A frame written now goes out in order and at once: open, not closing, not paused."""
+        return (
+            self.handshake_complete
+            and self.writable.is_set()
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+        )
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write one or more whole pre-built frames; False once the socket takes no more.
+
+        Never awaits: a paused transport buffers the bytes, and the caller's bound counts them
+        (``write_buffer_size``). The websockets state machine need not hear of these frames: a
+        server's outgoing data frames carry no state it keeps (no masking, no fragmentation).
+        """
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return False
+        self.transport.write(frame)
+        return True
+
+    def write_buffer_size(self) -> int:
+        return int(self.transport.get_write_buffer_size())
+
+    async def wait_writable(self) -> None:
+        """Until the transport drains below its low-water mark, or the socket is lost."""
+        await self.writable.wait()
+
     # Inbound
 
     def data_received(self, data: bytes) -> None:
@@ -129,7 +164,9 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         else:
             message = {"type": "websocket.receive", "bytes": data}
         self.queue.put_nowait(message)
-        if not self.read_paused:
+        # uvicorn pauses reading at every message and resumes once the app took it: two
+        # epoll_ctl calls per frame. A few queued messages bound memory just as well.
+        if not self.read_paused and self.queue.qsize() >= READ_AHEAD_MESSAGES:
             self.read_paused = True
             self.transport.pause_reading()
 

@@ -207,3 +207,12 @@ async def connect_crowd(servers: Sequence[ServerProc], room: str, n: int, stem: 
             return await Client.connect(server, room, token, open_timeout=60)
 
     return list(await asyncio.gather(*(connect(i) for i in range(n))))
+
+
+async def until(what: str, pred: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait for ``pred()`` to hold (polled every 10 ms); fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,7 +18,7 @@ from live.redis_client import connect
 from live.settings import Settings
 from live.store import RoomStore, now_ms
 from rooms.ids import UserId
-from tests.support import RedisProc, free_port, new_prefix, unique_room
+from tests.support import RedisProc, free_port, new_prefix, unique_room, until
 
 
 def test_tick_holds_until_the_send_budget_binds() -> None:
@@ -58,14 +56,6 @@ class Socket:
 
     def seqs(self) -> list[int]:
         return [e["seq"] for e in self.events if "seq" in e]
-
-
-async def until(what: str, pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Room:
