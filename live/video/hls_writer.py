@@ -174,6 +174,9 @@ class HlsWriter:
         rate = s.video_bitrate_bps or bitrate_for(width, height)
         video.bit_rate = rate
         ctx = video.codec_context
+        # The encoder counts in 1/90000 s too: in 1/fps, two pictures that arrived closer than a
+        # frame interval (jitter) would share a timestamp, which the muxer refuses.
+        ctx.time_base = VIDEO_TIME_BASE
         # zerolatency: no lookahead and no B-frames (a frame is out as soon as it is in); main
         # profile decodes everywhere; keyframes only where we force them (segment boundaries).
         ctx.options = {
