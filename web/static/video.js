@@ -269,13 +269,12 @@ export class VideoPlayer {
     if (before !== this.delayMs) this.ctx.onChange();
   }
 
-  /** What the person is told: "HLS · 3.2 s behind live" (or without the delay until it is known). */
+  /** What the person is told: ["HLS", "3.2 s"] (the delay null until known), or null when nothing plays. */
   label() {
-    if (this.state !== "playing" || !this.path) return "";
-    const words = PATH_WORDS[this.path];
-    if (this.delayMs == null) return words;
+    if (this.state !== "playing" || !this.path) return null;
     const ms = this.delayMs;
-    return `${words} · ${ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`} behind live`;
+    const delay = ms == null ? null : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+    return [PATH_WORDS[this.path], delay];
   }
 
   nobody() {

@@ -1208,9 +1208,13 @@ const video = new VideoPlayer({
 
 function renderVideoPath() {
   const chip = $("#videoPath");
-  const text = video.label();
-  chip.hidden = !text;
-  chip.textContent = text;
+  const label = video.label();
+  chip.hidden = !label;
+  if (label) {
+    const [path, delay] = label;
+    // "HLS · 2.9 s behind live"; on the narrowest phones "behind live" goes (watch.css).
+    chip.replaceChildren(path, ...(delay ? [` · ${delay}`, el("span", { class: "vp-behind" }, " behind live")] : []));
+  }
   chip.dataset.path = video.path || "";
   chip.title = (video.path === "hls"
     ? "HLS: made for any audience, a few seconds behind."
