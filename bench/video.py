@@ -1,6 +1,7 @@
 """Server CPU per second of video against the number of viewers: naive MediaRelay vs our relay.
 
     python bench/video.py [--counts 1,2,5,10,20,40] [--window 5] [--settle 2]
+    python bench/video.py --paths  # WebRTC beside HLS on a real server: bench/video_paths.py
 
 For each relay in turn a server process is started (``--serve naive`` or
 ``--serve ours``); this process plays the publisher (a synthetic moving picture
@@ -481,6 +482,13 @@ def main() -> None:
     parser.add_argument(
         "--settle", type=float, default=2.0, help="seconds after adding viewers before measuring"
     )
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="WebRTC and HLS (served by the server and by nginx) on a real live serve, and their delays",
+    )
+    parser.add_argument("--hls-counts", default="1,10,100,1000", help="with --paths")
+    parser.add_argument("--webrtc-counts", default="1,10", help="with --paths")
     parser.add_argument("--serve", choices=("naive", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--host-viewers", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -489,6 +497,13 @@ def main() -> None:
         return
     if args.host_viewers:
         asyncio.run(host_viewers(args.host_viewers))
+        return
+    if args.paths:
+        from video_paths import run_paths  # bench/video_paths.py, beside this file
+
+        hls_counts = [int(c) for c in args.hls_counts.split(",")]
+        webrtc_counts = [int(c) for c in args.webrtc_counts.split(",")]
+        asyncio.run(run_paths(hls_counts, webrtc_counts, args.window, args.settle))
         return
     counts = [int(c) for c in args.counts.split(",")]
     asyncio.run(bench(counts, args.window, args.settle))

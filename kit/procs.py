@@ -209,7 +209,14 @@ class ServerProc:
         self.dir = Path(tempfile.mkdtemp(prefix="live-serve-"))
         self.data_dir = data_dir or self.dir / "data"
         self.log_path = self.dir / "out.log"
-        full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # The data dir is this process's own even with a shared Redis: HLS files go there too.
+        full_env = {
+            **os.environ,
+            "LIVE_KEY_PREFIX": prefix,
+            "PYTHONUNBUFFERED": "1",
+            "LIVE_DATA_DIR": str(self.data_dir),
+            **(env or {}),
+        }
         store = ["--redis-url", redis_url] if redis_url else ["--data-dir", str(self.data_dir)]
         if not redis_url:
             full_env.pop("LIVE_REDIS_URL", None)
@@ -451,9 +458,12 @@ class ClusterProcs:
 
 
 class NginxProc:
-    """nginx from Debian, run as our own foreground process, with deploy/nginx.conf as its site."""
+    """nginx from Debian, run as our own foreground process, with deploy/nginx.conf as its site.
 
-    def __init__(self, backends: list[str]) -> None:
+    ``hls_dir``: the directory its /hls/ location serves (the backends' LIVE_HLS_DIR).
+    """
+
+    def __init__(self, backends: list[str], hls_dir: Path | None = None) -> None:
         assert NGINX is not None
         self.dir = Path(tempfile.mkdtemp(prefix="live-nginx-"))
         self.port = free_port()
@@ -471,6 +481,10 @@ class NginxProc:
         )
         assert n == 1
         site = re.sub(r"^\s*listen \[::\][^\n]*\n", "", site, flags=re.M)
+        if hls_dir is not None:
+            # The backends' shared HLS directory (LIVE_HLS_DIR), where the example says /var/lib/live/hls.
+            site, n = re.subn(r"alias /var/lib/live/hls/;", f"alias {hls_dir}/;", site)
+            assert n == 1, "deploy/nginx.conf: the /hls/ location's alias not found"
         (self.dir / "site.conf").write_text(site)
         d = self.dir
         (d / "nginx.conf").write_text(f"""
@@ -478,7 +492,7 @@ daemon off;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 worker_processes 1;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log {d}/access.log;
     client_body_temp_path {d}/body;

@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from live.auth import Identity, Role, bearer_identity, make_token, required_identity
+from live.hls_paths import hls_path
+from live.keys import VIDEO_LEASE_FIELD
 from live.metrics import Metrics
 from live.sales import SaleStore
 from live.settings import Settings
 from live.store import RoomStore, ScheduledCursor, now_ms
-from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unavailable
+from rooms.errors import BadRequest, Conflict, NotFound, RoomError, TooLarge, Unavailable, WatchHls
 from rooms.ids import ROOM_ID_RE, parse_item_id, parse_new_room_id, parse_room_id
 from rooms.moderation import parse_moderation
 from rooms.pins import parse_pin
@@ -137,12 +139,18 @@ async def read_json(request: Request) -> Any:
 
 class Api:
     def __init__(
-        self, store: RoomStore, settings: Settings, video: Any, metrics: Metrics | None = None
+        self,
+        store: RoomStore,
+        settings: Settings,
+        video: Any,
+        metrics: Metrics | None = None,
+        presence: Any = None,
     ) -> None:
         self.store = store
         self.sales = SaleStore(store, metrics)
         self.settings = settings
         self.video = video
+        self.presence = presence  # live/video_presence.py: told of each publish
 
     def _who(self, request: Request) -> Identity | None:
         return bearer_identity(self.settings.secret, request.headers.get("authorization"))
@@ -311,7 +319,10 @@ class Api:
         await self._existing_room(room)
         if self.video is None:
             raise NotFound("video is not enabled on this server")
-        return JSONResponse(await self.video.publish(room, await read_json(request)))
+        answer = await self.video.publish(room, await read_json(request))
+        if self.presence is not None:
+            self.presence.poke()  # hello.room.hls on every process, without waiting for the next renewal
+        return JSONResponse(answer)
 
     @api_errors
     async def watch(self, request: Request) -> Response:
@@ -322,6 +333,10 @@ class Api:
         if self.video is None:
             raise NotFound("video is not enabled on this server")
         if not self.video.is_publishing(room):
+            # The room's video may be on another process (it took the publish): its HLS plays anywhere.
+            until = await self.store.redis.hget(self.store.keys(room).meta, VIDEO_LEASE_FIELD)
+            if until is not None and int(until) > now_ms():
+                raise WatchHls("the room's video is on another server: play HLS", hls=hls_path(room))
             raise Conflict("nobody is publishing in this room")
         return JSONResponse(await self.video.watch(room, await read_json(request)))
 

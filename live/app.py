@@ -29,6 +29,7 @@ from live.closecodes_js import closecodes_js
 from live.drops import DropStore
 from live.drops_api import DropsApi
 from live.gateway import Gateway, KeepRawSend
+from live.hls_files import HlsFiles
 from live.hub import HubRegistry
 from live.me import MeChannel
 from live.me_orders import MyOrders
@@ -39,6 +40,7 @@ from live.settings import Settings
 from live.shares import Shares
 from live.social_api import SocialApi
 from live.store import RoomStore, now_ms
+from live.video_presence import VideoPresence
 from live.webhooks.deliverer import Deliverer
 from live.webhooks.deliveries import Deliveries
 from rooms.errors import ERRORS_BY_CODE, MethodNotAllowed, RoomError
@@ -46,6 +48,7 @@ from rooms.errors import ERRORS_BY_CODE, MethodNotAllowed, RoomError
 log = logging.getLogger("live.app")
 
 WEB_DIR = Path(os.environ.get("LIVE_WEB_DIR", Path(__file__).resolve().parent.parent / "web"))
+HLS_JS_DIR = WEB_DIR / "node_modules" / "hls.js" / "dist"
 
 
 async def run_pin_timers(store: RoomStore, interval_s: float = 0.2) -> None:
@@ -68,11 +71,24 @@ async def run_pin_timers(store: RoomStore, interval_s: float = 0.2) -> None:
 def _load_video(settings: Settings) -> Any:
     try:
         from live.video import VideoService
+        from live.video.hls_writer import HlsSettings
     except ImportError:  # aiortc missing: the server still runs rooms, chat and sales
         log.warning("video disabled: live.video could not be imported")
         return None
+    hls = None
+    if settings.hls_segment_ms:
+        hls = HlsSettings(
+            segment_ms=settings.hls_segment_ms,
+            window=settings.hls_window,
+            max_fps=settings.hls_max_fps,
+            video_bitrate_bps=settings.hls_video_bitrate_bps,
+        )
     return VideoService(
-        ice_servers=list(settings.ice_servers), keyframe_interval_ms=settings.keyframe_interval_ms
+        ice_servers=list(settings.ice_servers),
+        keyframe_interval_ms=settings.keyframe_interval_ms,
+        hls=hls,
+        hls_dir=settings.hls_directory,
+        webrtc_viewers_max=settings.webrtc_viewers_max,
     )
 
 
@@ -95,12 +111,16 @@ def create_app(settings: Settings) -> Starlette:
     drops_api = DropsApi(drops, settings)
     auctions_api = AuctionsApi(auctions, settings)
     video = _load_video(settings)
-    api = Api(store, settings, video, metrics)
+    presence = VideoPresence(redis, settings.key_prefix, video) if video is not None else None
+    api = Api(store, settings, video, metrics, presence)
+    hls_files = HlsFiles(settings.hls_directory, settings.hls_segment_ms or 1000)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
     deliveries = Deliveries(redis, settings)
     if video is not None:
         metrics.gauges["live_video_publishers"] = lambda: video.stats().get("publishers", 0)
         metrics.gauges["live_video_viewers"] = lambda: video.stats().get("viewers", 0)
+        metrics.gauges["live_video_hls_rooms"] = lambda: video.stats().get("hls_rooms", 0)
+        metrics.gauges["live_video_hls_frames_encoded"] = lambda: video.stats().get("hls_frames_encoded", 0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -110,6 +130,7 @@ def create_app(settings: Settings) -> Starlette:
         hooks = asyncio.create_task(deliverer.run(), name="webhooks") if deliverer else None
         order_timers = asyncio.create_task(run_order_timers(api.sales, now_ms), name="order-timers")
         me_subscriber = asyncio.create_task(me.run(), name="me-subscriber")
+        leases = asyncio.create_task(presence.run(), name="video-presence") if presence else None
         try:
             yield
         finally:
@@ -121,8 +142,13 @@ def create_app(settings: Settings) -> Starlette:
             await cancel_and_wait(order_timers)
             await cancel_and_wait(me_subscriber)
             await hubs.close()
+            if leases is not None and presence is not None:
+                await cancel_and_wait(leases)
             if video is not None:
                 await video.close()
+            if presence is not None:
+                with contextlib.suppress(RedisError):
+                    await presence.clear()
             await store.batcher.close()
             await redis.aclose()
             await reader_redis.aclose()
@@ -181,9 +207,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/", page("index.html")),
         Route("/watch/{room}", page("watch.html")),
         Route("/host/{room}", page("host.html")),
+        Route("/hls/{room}/{name}", hls_files.endpoint, methods=["GET", "HEAD"]),
     ]
     if (WEB_DIR / "static").is_dir():
         routes.append(Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"))
+    # hls.js, from the npm registry (web/package.json, installed by scripts/setup): not in the repo.
+    if HLS_JS_DIR.is_dir():
+        routes.append(Mount("/vendor/hls.js", StaticFiles(directory=HLS_JS_DIR), name="hls.js"))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

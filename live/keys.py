@@ -9,6 +9,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+# The field of a room's meta hash that says until when (ms) some process writes its video
+# (live/video_presence.py); hello's room.hls is set while it is in the future.
+VIDEO_LEASE_FIELD = "video_until_ms"
+
 
 @dataclass(frozen=True, slots=True)
 class RoomKeys:

@@ -77,6 +77,16 @@ class Settings:
     # Video
     ice_servers: tuple[str, ...] = field(default_factory=tuple)  # STUN/TURN URLs, comma-separated
     keyframe_interval_ms: int = 1000  # a keyframe at least this often; at least 1
+    # WebRTC viewers this process takes over all its rooms; past it `watch` answers 409 with the
+    # room's HLS playlist (contract §13). About 7 ms of CPU per viewer per second. 0 = none: every
+    # viewer plays HLS.
+    webrtc_viewers_max: int = 100
+    # HLS beside WebRTC (docs/video.md#hls): one more encode per room, H.264 + AAC in fMP4.
+    hls_segment_ms: int = 1000  # target segment length, 500-6000; 0 = no HLS
+    hls_window: int = 6  # segments the rolling playlist lists; 3-30
+    hls_max_fps: int = 30  # HLS frames per second at most; 0 = the source's rate
+    hls_video_bitrate_bps: int = 0  # 0 = by picture size (about 0.7 Mbps at 640x360)
+    hls_dir: str = ""  # where the playlists and segments are written; "" = <data_dir>/hls
 
     # Webhooks (contract §7; live/webhooks/)
     webhook_url: str = ""  # where events are POSTed; "" = no webhooks (no events are recorded)
@@ -84,6 +94,11 @@ class Settings:
     webhook_timeout_s: float = 5.0  # one delivery attempt, connect to response, at most this; > 0
     webhook_retry_hours: int = 72  # an event is retried this long after its first attempt; >= 24
     webhook_backoff_max_s: float = 600.0  # the longest wait between two attempts; > 0
+
+    @property
+    def hls_directory(self) -> str:
+        """Where HLS files go: ``hls_dir``, else ``hls`` in the data directory."""
+        return self.hls_dir or os.path.join(self.data_dir, "hls")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -130,6 +145,8 @@ class Settings:
             )
         if self.webhook_url and not self.webhook_secret:
             raise SettingsError("LIVE_WEBHOOK_SECRET (or --webhook-secret) must be set with a webhook URL")
+        if self.hls_segment_ms and not 500 <= self.hls_segment_ms <= 6000:
+            raise SettingsError(f"LIVE_HLS_SEGMENT_MS must be 0 or 500-6000, got {self.hls_segment_ms!r}")
         if not self.secret:
             raise SettingsError("LIVE_SECRET must not be empty")
         if self.secret == DEV_SECRET and not self.dev:
@@ -147,6 +164,8 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "chat_rate_window_ms": (1, None),
     "frame_max_bytes": (1, None),
     "keyframe_interval_ms": (1, None),
+    "hls_window": (3, 30),
+    "hls_max_fps": (0, 120),
     "webhook_timeout_s": (0.01, None),
     "webhook_retry_hours": (24, None),
     "webhook_backoff_max_s": (0.01, None),

@@ -16,7 +16,9 @@ import orjson
 
 from live.auth import Identity
 from live.batcher import ScriptBatcher
+from live.hls_paths import hls_path
 from live.keys import (
+    VIDEO_LEASE_FIELD,
     RoomKeys,
     hook_rooms,
     host_followers,
@@ -91,6 +93,9 @@ class Snapshot:
             "starts_at_ms": int(starts_at) if (starts_at := self.meta.get("starts_at_ms")) else None,
             "description": self.meta.get("description", ""),
             "commission_bp": int(self.meta.get("commission_bp", 0)),
+            # v1.1 §13: the HLS playlist while some process writes the room's video (its lease,
+            # live/video_presence.py), else null.
+            "hls": hls_path(room_id) if int(self.meta.get(VIDEO_LEASE_FIELD, 0)) > now_ms() else None,
         }
 
     def public_json(self, room_id: str) -> bytes:

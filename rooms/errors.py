@@ -19,7 +19,7 @@ class RoomError(Exception):
         self.retry_after_ms = retry_after_ms
 
     @property
-    def fields(self) -> dict[str, int]:
+    def fields(self) -> dict[str, int | str]:
         """Fields the error carries beyond code and message (``too_low``: ``min_cents``)."""
         return {}
 
@@ -50,6 +50,19 @@ class NotFound(RoomError):
 
 class Conflict(RoomError):
     code, status = "conflict", 409
+
+
+class WatchHls(Conflict):
+    """v1.1 (§13): no WebRTC for this viewer here (this process is full, or the room's video is on
+    another process); ``hls`` is the playlist to play instead."""
+
+    def __init__(self, message: str, *, hls: str) -> None:
+        super().__init__(message)
+        self.hls = hls
+
+    @property
+    def fields(self) -> dict[str, int | str]:
+        return {"hls": self.hls}
 
 
 class RateLimited(RoomError):
@@ -132,7 +145,7 @@ class TooLow(RoomError):
         self.min_cents = min_cents
 
     @property
-    def fields(self) -> dict[str, int]:
+    def fields(self) -> dict[str, int | str]:
         return {"min_cents": self.min_cents}
 
 

@@ -79,7 +79,7 @@ class Error:
     message: str
     id: str | None = None
     retry_after_ms: int | None = None
-    fields: dict[str, int] | None = None  # what the error carries beyond these (too_low: min_cents)
+    fields: dict[str, int | str] | None = None  # what the error carries beyond these (too_low: min_cents)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": "error", "code": self.code, "message": self.message}

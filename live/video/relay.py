@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -38,6 +39,16 @@ class RelaySettings:
     audio_backlog_frames: int = 25  # decoded audio kept while the encoder is busy (20 ms each)
 
 
+class FrameSink(Protocol):
+    """Something else that takes the room's decoded frames (the HLS lane), on the event loop."""
+
+    def put_video(self, frame: av.VideoFrame) -> None: ...
+
+    def put_audio(self, frame: av.AudioFrame) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class _Source:
     """One publisher's tracks being read; ``on_ended`` once all of them have ended."""
 
@@ -52,6 +63,7 @@ class RoomRelay:
 
     ``executor``: where encoding runs (shared by the rooms of a service).
     ``clock``: monotonic seconds, for timestamps and keyframe timing.
+    ``sinks``: more takers of every decoded frame (they must not block); stopped on close.
     """
 
     def __init__(
@@ -61,8 +73,10 @@ class RoomRelay:
         executor: Executor,
         counters: LaneCounters,
         clock: Callable[[], float] = time.monotonic,
+        sinks: Sequence[FrameSink] = (),
     ) -> None:
         self._counters = counters
+        self._sinks = tuple(sinks)
         self._policy = KeyframePolicy(settings.keyframe_interval_ms, settings.keyframe_min_gap_ms)
         self.video = Fanout(
             "video",
@@ -132,8 +146,12 @@ class RoomRelay:
                     return
                 if isinstance(frame, av.VideoFrame):
                     self._video_lane.put(frame)
+                    for sink in self._sinks:
+                        sink.put_video(frame)
                 elif isinstance(frame, av.AudioFrame):
                     self._audio_lane.put(frame)
+                    for sink in self._sinks:
+                        sink.put_audio(frame)
         except MediaStreamError:
             pass
         source.live -= 1
@@ -160,6 +178,8 @@ class RoomRelay:
         await asyncio.gather(*readers, return_exceptions=True)
         await self._video_lane.stop()
         await self._audio_lane.stop()
+        for sink in self._sinks:
+            await sink.stop()
 
 
 def _nothing() -> None:

@@ -17,16 +17,20 @@ import os
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCPeerConnection
 
+from live.hls_paths import hls_path
+from live.video.hls import HlsCounters, HlsLane
+from live.video.hls_writer import HlsSettings
 from live.video.lanes import LaneCounters
 from live.video.offer import AUDIO_CODEC, VIDEO_CODEC, Offer, Role, parse_offer
 from live.video.peers import answer_offer, forward_keyframe_requests, prefer_codec, rtc_configuration
 from live.video.relay import RelaySettings, RoomRelay
 from live.video.tracks import RelayTrack
-from rooms.errors import BadRequest, Conflict, Unavailable
+from rooms.errors import BadRequest, Conflict, Unavailable, WatchHls
 from rooms.ids import ROOM_ID_RE, parse_room_id
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ class _Peer:
 @dataclass(eq=False, slots=True)
 class _Room:
     relay: RoomRelay
+    hls: HlsLane | None = None
     publisher: _Peer | None = None
     viewers: set[_Peer] = field(default_factory=set)
 
@@ -64,13 +69,30 @@ class VideoService:
     ``keyframe_interval_ms``: the longest a viewer (a late joiner, or one that
     lost packets) waits for a keyframe; 0 = keyframes only when a viewer joins
     or asks (PLI/FIR).
+    ``hls``: write each room's stream as HLS too, into ``hls_dir/<room>/`` (None = no HLS).
+    ``webrtc_viewers_max``: WebRTC viewers over all rooms; past it ``watch`` raises ``WatchHls``
+    (or ``Unavailable`` without HLS). None = no cap, 0 = no WebRTC viewers.
     """
 
-    def __init__(self, *, ice_servers: list[str] | None = None, keyframe_interval_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        ice_servers: list[str] | None = None,
+        keyframe_interval_ms: int = 1000,
+        hls: HlsSettings | None = None,
+        hls_dir: str | Path | None = None,
+        webrtc_viewers_max: int | None = None,
+    ) -> None:
         if keyframe_interval_ms < 0:
             raise ValueError("keyframe_interval_ms must be >= 0")
+        if hls is not None and hls_dir is None:
+            raise ValueError("hls needs hls_dir")
         self._configuration = rtc_configuration(ice_servers or [])
         self._settings = RelaySettings(keyframe_interval_ms=keyframe_interval_ms)
+        self._hls = hls
+        self._hls_dir = Path(hls_dir) if hls_dir is not None else None
+        self._webrtc_viewers_max = webrtc_viewers_max
+        self._hls_counters = HlsCounters()
         # Our own pool, not the loop's default one: close() can then join every thread it started.
         # Encoding is CPU-bound, so more threads than cores would only queue in the kernel instead.
         self._executor = ThreadPoolExecutor(
@@ -102,9 +124,7 @@ class VideoService:
             raise Unavailable("video service is shutting down")
         current = self._rooms.get(room_id)
         if current is None:
-            current = _Room(
-                RoomRelay(settings=self._settings, executor=self._executor, counters=self._counters)
-            )
+            current = self._new_room(room_id)
             self._rooms[room_id] = current
         old, current.publisher = current.publisher, peer
         current.relay.set_source(tracks, on_ended=lambda: self._publisher_left(peer))
@@ -126,6 +146,7 @@ class VideoService:
         current = self._rooms.get(room_id)
         if current is None or current.publisher is None:
             raise Conflict("nobody is publishing in this room")
+        self._check_room_for_viewer(room_id, current)
         peer = self._new_peer(room_id, _Kind.VIEWER)
         transceivers = []
         for kind in checked.kinds:
@@ -155,15 +176,28 @@ class VideoService:
         current = self._rooms.get(room)
         return current is not None and current.publisher is not None
 
-    def stats(self) -> dict[str, int]:
+    def hls_path(self, room: str) -> str | None:
+        """The room's playlist path while it is being written here, else None."""
+        current = self._rooms.get(room) if ROOM_ID_RE.fullmatch(room) else None
+        if current is None or current.publisher is None or current.hls is None:
+            return None
+        return hls_path(room)
+
+    def publishing_rooms(self) -> list[str]:
+        """The rooms someone publishes in on this process."""
+        return [room for room, r in self._rooms.items() if r.publisher is not None]
+
+    def stats(self) -> dict[str, int | float]:
         """Gauges (publishers, viewers, open peer connections) and cumulative counters, for /metrics."""
-        out = {
+        out: dict[str, int | float] = {
             "publishers": sum(1 for r in self._rooms.values() if r.publisher is not None),
             "viewers": sum(len(r.viewers) for r in self._rooms.values()),
             "peer_connections": len(self._peers),
+            "hls_rooms": sum(1 for r in self._rooms.values() if r.hls is not None),
         }
-        for f in fields(self._counters):
-            out[f.name] = getattr(self._counters, f.name)
+        for counters in (self._counters, self._hls_counters):
+            for f in fields(counters):
+                out[f.name] = getattr(counters, f.name)
         return out
 
     async def close(self) -> None:
@@ -181,6 +215,35 @@ class VideoService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         # Every lane has finished its last encode, so this returns at once: nothing is running.
         self._executor.shutdown(wait=True)
+
+    # ---- rooms --------------------------------------------------------------------------
+
+    def _new_room(self, room_id: str) -> _Room:
+        hls = None
+        if self._hls is not None and self._hls_dir is not None:
+            hls = HlsLane(
+                directory=self._hls_dir / room_id,
+                settings=self._hls,
+                executor=self._executor,
+                counters=self._hls_counters,
+            )
+        relay = RoomRelay(
+            settings=self._settings,
+            executor=self._executor,
+            counters=self._counters,
+            sinks=[hls] if hls is not None else [],
+        )
+        return _Room(relay, hls=hls)
+
+    def _check_room_for_viewer(self, room_id: str, current: _Room) -> None:
+        """Refuse a WebRTC viewer past ``webrtc_viewers_max``: HLS instead, if the room has it."""
+        cap = self._webrtc_viewers_max
+        # Viewers still negotiating count too: a burst of watches must not overshoot the cap.
+        if cap is None or sum(1 for p in self._peers if p.kind is _Kind.VIEWER) < cap:
+            return
+        if current.hls is not None:
+            raise WatchHls("this server takes no more WebRTC viewers: play HLS", hls=hls_path(room_id))
+        raise Unavailable("this server takes no more WebRTC viewers")
 
     # ---- peers --------------------------------------------------------------------------
 

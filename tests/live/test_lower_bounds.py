@@ -1,7 +1,7 @@
 """The lowest dependency versions pyproject.toml allows really run `live serve` and a WebSocket round trip.
 
 A fresh venv gets each core dependency at its lower bound from the package index, then this
-project without dependencies, and serves from outside the checkout. Video (aiortc, av) and the
+project without dependencies, and serves from outside the checkout. Video (aiortc, av, numpy) and the
 terminal UI (rich) are left out: the server runs without video when aiortc is missing, and
 installing aiortc's stack would make this test minutes long; their bounds are not checked here.
 """
@@ -21,7 +21,7 @@ from kit.procs import REPO, ServerProc
 from tests.support import Client, RedisProc, make_room, new_prefix
 
 pytestmark = pytest.mark.lower_bounds
-NOT_CHECKED = {"aiortc", "av", "rich"}
+NOT_CHECKED = {"aiortc", "av", "numpy", "rich"}
 
 
 def lower_bounds() -> list[str]:

@@ -66,6 +66,7 @@ async def test_a_new_room_is_scheduled_and_a_retitle_is_an_event(store: RoomStor
         "starts_at_ms": None,
         "description": "",
         "commission_bp": 0,
+        "hls": None,  # v1.1 §13: nobody publishes
     }
 
 

@@ -1,14 +1,24 @@
-"""nginx (deploy/nginx.conf) in front of two backends: round robin, WebSocket upgrade, resume anywhere."""
+"""nginx (deploy/nginx.conf) in front of two backends: round robin, WebSocket upgrade, resume anywhere;
+HLS straight from the backends' shared directory."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import re
+import shutil
+import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+import av
 import httpx
+import numpy as np
 import pytest
 
+from live.video.hls_writer import HlsSettings, HlsWriter
 from tests.scale.procs import NGINX, LiveProc, NginxProc, Resumer
 from tests.support import Client, make_room
 
@@ -68,3 +78,55 @@ async def test_viewers_through_nginx_survive_a_killed_backend(
 async def _until(pred: Callable[[], bool]) -> None:
     while not pred():
         await asyncio.sleep(0.05)
+
+
+def _write_stream(directory: Path, seconds: int = 4, fps: int = 15) -> None:
+    """A real stream's files, as a room's HLS lane writes them (live/video/hls_writer.py)."""
+    writer = HlsWriter(directory, HlsSettings(segment_ms=1000, window=6))
+    for i in range(seconds * fps):
+        y = np.full((240 * 3 // 2, 320), 128, np.uint8)
+        y[:240] = (np.arange(320)[None, :] + i * 4) % 256
+        writer.write([(i / fps, av.VideoFrame.from_ndarray(y, format="yuv420p"))], [], i / fps)
+    # Not closed: a live stream's playlist stays open-ended.
+
+
+async def test_nginx_serves_hls_from_the_shared_directory(start_live: Callable[..., LiveProc]) -> None:
+    # nginx's workers run as an unprivileged user: the directory must be theirs to read, which
+    # pytest's own tmp_path (0700) is not.
+    hls = Path(tempfile.mkdtemp(prefix="live-hls-"))
+    os.chmod(hls, 0o755)
+    backend = start_live(env={"LIVE_HLS_DIR": str(hls)})
+    front = NginxProc([backend.url.removeprefix("http://")], hls_dir=hls)
+    try:
+        room, _ = await make_room(front)  # type: ignore[arg-type]
+        path = f"/hls/{room}/index.m3u8"
+        async with httpx.AsyncClient(timeout=5) as http:
+            assert (await http.get(front.url + path)).status_code == 404  # nobody publishes
+            await asyncio.to_thread(_write_stream, hls / room)
+            via_nginx = await http.get(front.url + path)
+            via_backend = await http.get(backend.url + path)
+            assert via_nginx.status_code == 200, via_nginx.text
+            assert via_nginx.text == via_backend.text
+            # The same headers as the server's own, from nginx alone.
+            for answer in (via_nginx, via_backend):
+                assert answer.headers["content-type"] == "application/vnd.apple.mpegurl"
+                assert answer.headers["cache-control"] == "public, max-age=1"
+                assert abs(float(answer.headers["x-live-clock"]) - time.time()) < 5
+            init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', via_nginx.text).group(1)  # type: ignore[union-attr]
+            segment = re.findall(r"^(\S+\.m4s)$", via_nginx.text, re.M)[0]
+            parts = []
+            for name in (init, segment):
+                answer = await http.get(f"{front.url}/hls/{room}/{name}")
+                assert answer.status_code == 200
+                assert answer.headers["content-type"] == "video/mp4"
+                assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+                assert answer.content == (await http.get(f"{backend.url}/hls/{room}/{name}")).content
+                parts.append(answer.content)
+            container = av.open(io.BytesIO(parts[0] + parts[1]), format="mp4")
+            pictures = list(container.decode(video=0))
+            container.close()
+            assert 13 <= len(pictures) <= 16  # one second at 15 fps
+            assert (await http.get(f"{front.url}/hls/{room}/nothing-1.m4s")).status_code == 404
+    finally:
+        front.stop()
+        shutil.rmtree(hls, ignore_errors=True)

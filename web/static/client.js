@@ -190,6 +190,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = body?.error || (status === 0 ? "offline" : "error");
     this.retry_after_ms = body?.retry_after_ms;
+    this.body = body; // fields beyond code and message (watch's 409: hls)
   }
 }
 

@@ -5,8 +5,9 @@
 // live auctions are auction.js's card.
 import {
   $, el, api, money, moneyShort, clock, serverNow, timeOfDay, randomId, errorText, CLOSE_WORDS,
-  RoomSocket, mergePin, devToken, roomFromPath, gatheredOffer, signIn,
+  RoomSocket, mergePin, devToken, roomFromPath, signIn,
 } from "./client.js";
+import { VideoPlayer } from "./video.js";
 import { MyOrders, STATE_WORDS, holds, payLeft, payWithinText, stateOf } from "./orders.js";
 import { askToNotify, followersText, remindedRooms, setFollow, setReminder, startsText } from "./social.js";
 import { DropCard } from "./drops.js";
@@ -1191,166 +1192,37 @@ function startOrders(token) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Video: WebRTC watch while the room is live, retried while nobody publishes.
-// While nobody publishes (409) the player asks again after 2 s, then 4, 8, … up to 60 s, so
-// a room without a camera is not asked every few seconds by every viewer; a durable `room`
-// event or the tab coming back into view asks again at once.
+// Video (video.js): WebRTC or HLS, whichever the server and the link say, each falling back to
+// the other; `?video=webrtc|hls` asks for one. The chip on the stage says which, and how far
+// behind live the picture is, measured.
 
-const VIDEO_WAIT_FIRST_MS = 2000;
-const VIDEO_WAIT_MAX_MS = 60_000;
+const askedPath = ["webrtc", "hls"].includes(params.get("video")) ? params.get("video") : null;
+const video = new VideoPlayer({
+  room,
+  element: $("#video"),
+  ask: askedPath,
+  live: () => state.room?.status === "live" && !state.fatal,
+  hlsPath: () => state.room?.hls || null,
+  onChange: () => { renderPoster(); renderVideoPath(); },
+});
 
-const video = {
-  state: "idle", // idle | waiting | connecting | playing
-  pc: null,
-  timer: null,
-  element: null,
-  waitMs: VIDEO_WAIT_FIRST_MS, // the next wait after a 409
-  again: null, // a reason to ask again as soon as the attempt under way has its answer
-  log: [], // {reason, at} of every attempt and {wait} of every retry scheduled, for tests
-
-  update() {
-    const live = state.room?.status === "live" && !state.fatal;
-    if (!live) {
-      this.stop();
-      renderPoster();
-      return;
-    }
-    if (this.state === "idle") this.attempt("start");
-    renderPoster();
-  },
-
-  /** Ask again now (a room event, the tab shown again) if we are only waiting for a camera. */
-  retryNow(reason) {
-    if (state.room?.status !== "live" || state.fatal) return;
-    if (this.state === "waiting") this.attempt(reason);
-    else if (this.state === "connecting") this.again = reason; // this answer may predate the change
-  },
-
-  async attempt(reason = "timer") {
-    clearTimeout(this.timer);
-    this.timer = null;
-    if (state.room?.status !== "live" || state.fatal) return;
-    if (document.hidden) {
-      this.state = "waiting"; // nobody looks: ask when the tab is shown again
-      return;
-    }
-    this.log.push({ reason, at: Date.now() });
-    if (this.log.length > 100) this.log.shift();
-    if (typeof RTCPeerConnection === "undefined") {
-      this.state = "waiting";
-      renderPoster();
-      return;
-    }
-    this.state = "connecting";
-    renderPoster();
-    const pc = new RTCPeerConnection();
-    this.pc = pc;
-    pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
-    const stream = new MediaStream();
-    pc.ontrack = (ev) => {
-      stream.addTrack(ev.track);
-      const v = $("#video");
-      if (v.srcObject !== stream) v.srcObject = stream;
-      v.play().catch(() => {});
-      ev.track.onended = () => { if (this.pc === pc) this.lost(); };
-    };
-    pc.onconnectionstatechange = () => {
-      if (this.pc !== pc) return;
-      if (["failed", "closed"].includes(pc.connectionState)) this.lost();
-      else if (pc.connectionState === "disconnected") {
-        setTimeout(() => { if (this.pc === pc && pc.connectionState === "disconnected") this.lost(); }, 4000);
-      }
-    };
-    try {
-      const offer = await gatheredOffer(pc);
-      if (this.pc !== pc) return;
-      const answer = await api(`/api/rooms/${encodeURIComponent(room)}/watch`, { method: "POST", body: offer });
-      if (this.pc !== pc) return;
-      await pc.setRemoteDescription(answer);
-    } catch (err) {
-      if (this.pc !== pc) return;
-      this.teardown();
-      this.state = "waiting";
-      renderPoster();
-      // 409 conflict: nobody publishes yet. Ask again later and later, as long as the room is live.
-      if (this.again) {
-        const reason = this.again;
-        this.again = null;
-        this.attempt(reason);
-      } else if (err?.status === 409) {
-        this.retry(this.waitMs);
-        this.waitMs = Math.min(VIDEO_WAIT_MAX_MS, this.waitMs * 2);
-      } else {
-        this.retry(8000);
-      }
-    }
-  },
-
-  lost() {
-    this.teardown();
-    this.state = "waiting";
-    renderPoster();
-    this.retry(2000);
-  },
-
-  retry(ms) {
-    clearTimeout(this.timer);
-    this.log.push({ wait: ms });
-    this.timer = setTimeout(() => this.attempt("timer"), ms);
-  },
-
-  playing() {
-    if (this.pc && this.state !== "playing") {
-      this.state = "playing";
-      this.waitMs = VIDEO_WAIT_FIRST_MS;
-      $("#sound").hidden = !$("#video").muted;
-      renderPoster();
-      this.watchPackets(this.pc);
-    }
-  },
-
-  // When the host stops, the browser may take many seconds to call the connection failed.
-  // Packets that stop arriving say it sooner: 3 s without a video packet is a lost stream.
-  async watchPackets(pc) {
-    let last = -1;
-    let still = 0;
-    while (this.pc === pc) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      if (this.pc !== pc) return;
-      let packets = 0;
-      try {
-        const stats = await pc.getStats();
-        stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") packets += s.packetsReceived || 0; });
-      } catch {
-        return;
-      }
-      still = packets === last ? still + 1 : 0;
-      last = packets;
-      if (still >= 3 && this.pc === pc) {
-        this.lost();
-        return;
-      }
-    }
-  },
-
-  teardown() {
-    const pc = this.pc;
-    this.pc = null;
-    if (pc) pc.close();
-    const v = $("#video");
-    v.srcObject = null;
-    $("#sound").hidden = true;
-  },
-
-  stop() {
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.again = null;
-    this.teardown();
-    this.state = "idle";
-  },
-};
+function renderVideoPath() {
+  const chip = $("#videoPath");
+  const label = video.label();
+  chip.hidden = !label;
+  if (label) {
+    const [path, delay] = label;
+    // "HLS · 2.9 s behind live"; on the narrowest phones "behind live" goes (watch.css).
+    chip.replaceChildren(path, ...(delay ? [` · ${delay}`, el("span", { class: "vp-behind" }, " behind live")] : []));
+  }
+  chip.dataset.path = video.path || "";
+  chip.title = (video.path === "hls"
+    ? "HLS: made for any audience, a few seconds behind."
+    : "WebRTC: the quickest path, for a limited audience per server.")
+    + " Measured from the moment the server got the picture to now, on the server's clock.";
+  if (video.state !== "playing") $("#sound").hidden = true;
+  else $("#sound").hidden = !$("#video").muted;
+}
 
 // ---------------------------------------------------------------------------------------
 // Events from the room.
