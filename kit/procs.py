@@ -210,7 +210,8 @@ class ServerProc:
         self.data_dir = data_dir or self.dir / "data"
         self.log_path = self.dir / "out.log"
         full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
-        store = ["--redis-url", redis_url] if redis_url else ["--data-dir", str(self.data_dir)]
+        # A data dir of its own either way: with a shared Redis it still holds the recordings.
+        store = [*(["--redis-url", redis_url] if redis_url else []), "--data-dir", str(self.data_dir)]
         if not redis_url:
             full_env.pop("LIVE_REDIS_URL", None)
         cmd = [

@@ -155,6 +155,10 @@ class VideoService:
         current = self._rooms.get(room)
         return current is not None and current.publisher is not None
 
+    def publishing(self) -> dict[str, RoomRelay]:
+        """The rooms someone publishes in now, with their relays (what a recorder subscribes to)."""
+        return {room: r.relay for room, r in self._rooms.items() if r.publisher is not None}
+
     def stats(self) -> dict[str, int]:
         """Gauges (publishers, viewers, open peer connections) and cumulative counters, for /metrics."""
         out = {
