@@ -377,6 +377,14 @@ def scheduled_rooms_index(prefix: str) -> str:
     return f"{prefix}{{rooms}}:scheduled"
 
 
+def ended_rooms_index(prefix: str) -> str:
+    """Sorted set room id -> ms it ended: the latest ENDED_ROOMS_KEPT ended shows (their replays)."""
+    return f"{prefix}{{rooms}}:ended"
+
+
+ENDED_ROOMS_KEPT = 1000
+
+
 def pin_timers(prefix: str) -> str:
     """Sorted set room -> the ms at which time must next act on its pin (start or end)."""
     return f"{prefix}pin_timers"
