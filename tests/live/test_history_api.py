@@ -132,7 +132,7 @@ async def test_nothing_is_lost_or_doubled_when_a_process_is_killed_mid_archive(
     room, _ = await make_room(first)
     acked: dict[int, str] = {}
     clients = await viewers(first, room, 12)
-    # Posting as fast as twelve sockets go: chunks of 100 move to the archive every few ms.
+    # Posting as fast as twelve sockets go: past seq 1,100 a chunk moves with every 100th post.
     posting = asyncio.create_task(chatter(clients, 10_000, acked))
     while len(acked) < 1_900 and not posting.done():
         await asyncio.sleep(0.01)

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support import ServerProc, unique_room
+from tests.web.contrast import low_contrast
 from tests.web.pages import DESKTOP, PHONE, Chatter, HostApi, close, new_page, no_js_errors, shot
 
 pytestmark = pytest.mark.timeout(180)
@@ -139,6 +140,8 @@ def test_the_bag_stays_for_sale_in_the_replay(browser: Browser, show: dict[str, 
         expect(page.locator("#notice")).to_have_text("Ordered: Panda tee for ¥99.00.")
         expect(tee).to_contain_text("1 left")  # the bag_stock event of my own buy
         shot(page, tmp_path, "replay-phone")
+        problems = low_contrast(page)
+        assert problems == [], "\n".join(map(str, problems))  # WCAG AA, as every page (test_a11y.py)
         no_js_errors(page)
     finally:
         close(page)
