@@ -157,3 +157,54 @@ async def test_a_recorded_show_replays_with_its_moments_at_the_right_pictures(
 async def _done(entries: Any) -> list[dict[str, Any]] | None:
     got = await entries
     return got if got and all(e["state"] == "done" for e in got) else None
+
+
+async def test_a_host_who_comes_back_makes_a_second_session_played_after_the_first(
+    shared_server: ServerProc, tmp_path: Path
+) -> None:
+    server = shared_server
+    room, host = await make_room(server, title="Two parts")
+
+    async def publish(level: int) -> Publisher:
+        pub = Publisher(level=level, fps=FPS)
+        answer = await host.call("POST", f"/api/rooms/{room}/publish", await make_offer(pub.pc))
+        assert answer.status_code == 200, answer.text
+        await pub.pc.setRemoteDescription(RTCSessionDescription(**answer.json()))
+        return pub
+
+    first = await publish(60)
+    await until("the first session", lambda: recordings(server, room))
+    await asyncio.sleep(3)
+    await first.close()  # the host's connection drops: the stream ends, the first file is finished
+    await until("the first file", lambda: _done(recordings(server, room)))
+    await asyncio.sleep(1)  # the host is away for a moment
+    second = await publish(180)
+    try:
+        await until("the second session", lambda: _count(recordings(server, room), 2))
+        await asyncio.sleep(2)
+        r, pinned = await timed(host.call("POST", f"/api/rooms/{room}/pins", PIN))
+        assert r.status_code == 201, r.text
+        await asyncio.sleep(2)
+        assert (await host.call("POST", f"/api/rooms/{room}/stop")).status_code == 200
+        entries = await until("both files", lambda: _done(recordings(server, room)))
+    finally:
+        await second.close()
+    assert len(entries) == 2 and entries[0]["started_ms"] < entries[1]["started_ms"]
+
+    replay = (await Http(server).call("GET", f"/api/rooms/{room}/replay")).json()
+    one, two = replay["videos"]
+    assert (one["at_ms"], two["at_ms"]) == (0, entries[0]["duration_ms"])
+    assert replay["duration_ms"] == entries[0]["duration_ms"] + entries[1]["duration_ms"]
+    assert replay["video_url"] == one["url"] and two["url"] == f"/api/rooms/{room}/replay/1.webm"
+    [pin] = [m for m in replay["moments"] if m["kind"] == "pin"]
+    assert two["at_ms"] <= pin["at_ms"] <= replay["duration_ms"]
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        path = tmp_path / "two.webm"
+        path.write_bytes((await http.get(two["url"])).content)
+    at_s = (pin["at_ms"] - two["at_ms"]) / 1000
+    shown = [n for t, n in pictures(path) if t <= at_s and n is not None][-1]
+    assert abs(second.video.shown_at(shown) - pinned) <= 1.0
+
+
+async def _count(entries: Any, n: int) -> bool:
+    return len(await entries) >= n
