@@ -38,7 +38,7 @@ class RoomKeys:
 
     @property
     def recordings(self) -> str:
-        """List of the room's recording sessions as JSON, in the order they started (live/recorder.py)."""
+        """List of the room's recording sessions as JSON, in the order they started (live/recordings.py)."""
         return self._k("recordings")
 
     @property

@@ -159,7 +159,7 @@ class Recordings:
 
     async def _record(self, session: _Session, used: int) -> None:
         room = session.room
-        why: Stopped = Stopped.SHUTDOWN
+        why: Stopped | None = None
         written: Written | None = None
         try:
             why, written = await session.recording.run()
@@ -169,7 +169,9 @@ class Recordings:
             if self._sessions.get(room) is session:
                 del self._sessions[room]
         entry = session.entry
-        if written is None:
+        if why is None:
+            entry.update(state="failed")  # its file, if any, is left as it is: the replay skips it
+        elif written is None:
             entry.update(state="empty", stopped=why.value)
         else:
             entry.update(

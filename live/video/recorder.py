@@ -178,10 +178,20 @@ class Recording:
         }
         self._pending: list[tuple[str, av.Packet]] = []
         self._wake = asyncio.Event()
+        # Clear while a batch is written: the pumps then leave packets in the subscribers'
+        # queues, which are bounded in bytes (a stalled disk loses packets, never grows memory).
+        self._can_take = asyncio.Event()
+        self._can_take.set()
+        self._plan: tuple[float, tuple[int, int] | None, bool] | None = None
         self._ended: set[str] = set()
         self._stop: Stopped | None = None
         self.started_ms: int | None = None  # wall-clock ms of the file's zero, once it is known
         self.path = path
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        """Packets taken but not yet written, and bytes waiting in the recorder's bounded queues."""
+        return len(self._pending), sum(sub.queued_bytes for _, sub in self._subs.values())
 
     def stop(self, why: Stopped) -> None:
         """End the session after the batch in flight; ``run`` then returns."""
@@ -217,7 +227,11 @@ class Recording:
                     started = True
                     batch, head = first, []
                 if batch:
-                    size = await loop.run_in_executor(self._executor, self._write, batch)
+                    self._can_take.clear()
+                    try:
+                        size = await loop.run_in_executor(self._executor, self._write, batch)
+                    finally:
+                        self._can_take.set()
                     if not self._on_bytes(size):
                         self.stop(Stopped.DISK_BOUND)
                 if len(self._ended) == len(self._subs) and not self._pending:
@@ -237,6 +251,7 @@ class Recording:
     async def _pump(self, kind: str, sub: Subscriber) -> None:
         try:
             while True:
+                await self._can_take.wait()
                 packet = await sub.get()
                 # Not append((kind, await ...)): that would hold the list from before the await.
                 self._pending.append((kind, packet))
@@ -246,8 +261,6 @@ class Recording:
             self._wake.set()
 
     # ---- choosing the file's tracks and its zero -------------------------------------------
-
-    _plan: tuple[float, tuple[int, int] | None, bool] | None = None
 
     def _begin(self, head: list[tuple[str, av.Packet]]) -> list[tuple[str, av.Packet]] | None:
         """The packets to write once ``head`` says what the file's tracks are, else None (wait).
@@ -259,6 +272,9 @@ class Recording:
         video = [p for kind, p in head if kind == "video" and p.pts is not None]
         audio = [p for kind, p in head if kind == "audio" and p.pts is not None]
         audio_over = "audio" in self._ended
+        if video and vp8_size(bytes(video[0])) is None:
+            head.remove(next(item for item in head if item[1] is video[0]))  # not a keyframe we can read
+            return None
         if video:
             size = vp8_size(bytes(video[0]))
             origin = video[0].pts / VIDEO_CLOCK_RATE  # type: ignore[operator]

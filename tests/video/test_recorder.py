@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -112,3 +113,42 @@ async def test_the_disk_bound_stops_the_recording_with_one_log_line(
     lines = [r.getMessage() for r in caplog.records if "recording stopped" in r.getMessage()]
     assert len(lines) == 1 and "LIVE_RECORDING_MAX_BYTES" in lines[0] and room in lines[0]
     await close_store(store)
+
+
+async def test_a_stalled_disk_leaves_packets_in_the_bounded_queues_and_the_viewers_unharmed(
+    service: VideoService, tmp_path: Path
+) -> None:
+    pub = Publisher(fps=15)
+    await pub.publish(service, "slow")
+    relay = service.publishing()["slow"]
+    gate = threading.Event()
+    sizes: list[int] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        recording = Recording(
+            video=relay.video,
+            audio=relay.audio,
+            path=tmp_path / "slow.webm",
+            executor=pool,
+            on_bytes=lambda n: sizes.append(n) or True,
+        )
+        running = asyncio.create_task(recording.run())
+        assert await wait_for(lambda: sizes, within=30)
+        pool.submit(gate.wait)  # the writer thread is stuck, as on a disk that stopped answering
+        viewer = relay.video.subscribe()  # a viewer joins meanwhile
+        got = 0
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                await asyncio.wait_for(viewer.get(), 5)
+                got += 1
+            taken, queued = recording.backlog
+            assert taken <= 2 + 1  # at most one packet per pump beyond the batch in flight
+            assert queued > 0  # the rest waits in the subscribers' queues, bounded in bytes
+            assert got >= 20  # the viewer got its pictures all along
+        finally:
+            relay.video.unsubscribe(viewer)
+            gate.set()
+        recording.stop(Stopped.SHUTDOWN)
+        _, written = await running
+    assert written is not None and written.video_frames > 0
+    await pub.close()
