@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import orjson
 
+from kit.procs import ClusterProcs
 from live.history import read_page
 from live.store import RoomStore
-from tests.live.store_kit import T0, new_room, seq_of, store, who
+from tests.live.store_kit import T0, close_store, new_room, open_store, seq_of, store, who
 
 __all__ = ["store"]  # the fixture
 
@@ -81,3 +82,20 @@ async def test_a_stream_trimmed_before_archives_existed_leaves_a_gap_the_cursor_
     seqs = await every_seq(store, room, 100)
     assert seqs == list(range(221, latest + 1))
     assert await store.redis.hexists(k.archive, "0") == 0  # nothing to keep: no empty chunk either
+
+
+async def test_the_archive_lives_in_the_rooms_slot_on_a_redis_cluster() -> None:
+    # emit names the archive after the stream (same hash tag) without listing it in KEYS: a
+    # Cluster must accept that, and history.lua must read it back.
+    cluster = ClusterProcs(3)
+    try:
+        st = await open_store(cluster.url, history_keep=200)
+        try:
+            room = await new_room(st)
+            await post(st, room, 200 + 2 * CHUNK + 5)
+            assert await st.redis.hlen(st.keys(room).archive) == 2
+            assert await every_seq(st, room, 97) == list(range(1, await seq_of(st, room) + 1))
+        finally:
+            await close_store(st)
+    finally:
+        cluster.stop()
