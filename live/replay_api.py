@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,17 @@ from rooms.errors import NotFound
 from rooms.ids import parse_room_id
 from rooms.moments import Session, product_moments, replay_timeline
 
+CACHED_REPLAYS = 64  # replays kept computed per process (an ended show's never changes)
+
 
 class ReplayApi:
     def __init__(self, store: RoomStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self._dir = recordings_dir(settings).resolve()
+        # room -> (its latest seq and recordings list when computed, the body): a replay reads
+        # the whole history, so it is computed again only when the history or the files changed.
+        self._cache: OrderedDict[str, tuple[tuple[str, tuple[str, ...]], bytes]] = OrderedDict()
 
     async def _room(self, request: Request) -> tuple[str, str]:
         """The room of the path and its status; 404 for a room that does not exist."""
@@ -42,9 +48,10 @@ class ReplayApi:
         body = orjson.dumps({"events": [event for _, event in page.events], "next": page.next})
         return JSONResponse(body)
 
-    async def _sessions(self, room: str) -> list[tuple[int, dict[str, Any]]]:
+    async def _sessions(self, room: str, raw: list[str] | None = None) -> list[tuple[int, dict[str, Any]]]:
         """The room's finished recordings, with their index in the list (their URL)."""
-        raw = await self.store.redis.lrange(self.store.keys(room).recordings, 0, -1)
+        if raw is None:
+            raw = await self.store.redis.lrange(self.store.keys(room).recordings, 0, -1)
         out = []
         for index, text in enumerate(raw):
             entry = orjson.loads(text)
@@ -56,7 +63,17 @@ class ReplayApi:
     async def replay(self, request: Request) -> Response:
         """``GET /api/rooms/{room}/replay`` (anyone): the video, where it starts, and its moments."""
         room, status = await self._room(request)
-        recorded = await self._sessions(room)
+        k = self.store.keys(room)
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(k.meta, "seq")
+            pipe.lrange(k.recordings, 0, -1)
+            seq, raw = await pipe.execute()
+        tag = (f"{seq}:{status}", tuple(raw))
+        cached = self._cache.get(room)
+        if cached is not None and cached[0] == tag:
+            self._cache.move_to_end(room)
+            return JSONResponse(cached[1])
+        recorded = await self._sessions(room, raw)
         sessions = [Session(int(e["started_ms"]), int(e["duration_ms"])) for _, e in recorded]
         events = [pair async for pair in every_event(self.store, room)]
         timeline = replay_timeline(sessions, events)
@@ -79,7 +96,11 @@ class ReplayApi:
             "duration_ms": timeline.duration_ms,
             "moments": [m.to_dict() for m in moments],
         }
-        return JSONResponse(orjson.dumps(body))
+        encoded = orjson.dumps(body)
+        self._cache[room] = (tag, encoded)
+        if len(self._cache) > CACHED_REPLAYS:
+            self._cache.popitem(last=False)
+        return JSONResponse(encoded)
 
     @api_errors
     async def video(self, request: Request) -> Response:

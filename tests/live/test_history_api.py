@@ -114,6 +114,8 @@ async def test_a_show_without_video_replays_its_moments_from_go_live(shared_serv
         "duration_s": 60,
         "tiers": [{"at": 0, "price_cents": 2500}],
     }
+    early = (await Http(shared_server).call("GET", f"/api/rooms/{room}/replay")).json()
+    assert early["status"] == "live" and early["moments"] == []
     assert (await host.call("POST", f"/api/rooms/{room}/pins", pin)).status_code == 201
     assert (await host.call("POST", f"/api/rooms/{room}/stop")).status_code == 200
     replay = (await Http(shared_server).call("GET", f"/api/rooms/{room}/replay")).json()
