@@ -1,6 +1,6 @@
 """Server CPU per second of video against the number of viewers: naive MediaRelay vs our relay.
 
-    python bench/video.py [--counts 1,2,5,10,20,40] [--window 5] [--settle 2]
+    python bench/video.py [--counts 1,2,5,10,20,40] [--window 5] [--settle 2] [--parts curves,recording]
     python bench/video.py --paths  # WebRTC beside HLS on a real server: bench/video_paths.py
 
 For each relay in turn a server process is started (``--serve naive`` or
@@ -16,6 +16,10 @@ decoders and encoders included) is read before and after a window of
   frames to each viewer's sender, which runs its own VP8 and Opus encoder.
 - ours: ``live.video.VideoService``: one encode per room, packets fanned out.
 
+Then the cost of recording (``--parts recording``): the same server, recording off and on
+(``live.video.recorder.Recording``, the packets remuxed into WebM, no second encode), with
+no viewer (the recorder alone keeps the encoders running) and with one, in one run.
+
 The cost per added viewer is the least-squares slope of CPU against viewers.
 """
 
@@ -28,7 +32,9 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live.video import VideoService
+from live.video.recorder import Recording, Stopped
 
 ROOM = "bench"
 WIDTH, HEIGHT, FPS = 320, 240, 15
@@ -92,6 +99,30 @@ class NaiveServer:
 class OurServer:
     def __init__(self) -> None:
         self.service = VideoService()
+        self.files = Path(tempfile.mkdtemp(prefix="bench-rec-"))
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-record")
+        self.recording: Recording | None = None
+        self.recorded: asyncio.Future[Any] | None = None
+
+    async def record(self, on: bool) -> int:
+        """Start or stop recording the room; returns the bytes of the file once stopped."""
+        if on and self.recording is None:
+            relay = self.service.publishing()[ROOM]
+            self.recording = Recording(
+                video=relay.video,
+                audio=relay.audio,
+                path=self.files / "bench.webm",
+                executor=self.pool,
+                on_bytes=lambda n: True,
+            )
+            self.recorded = asyncio.ensure_future(self.recording.run())
+            return 0
+        if not on and self.recording is not None and self.recorded is not None:
+            self.recording.stop(Stopped.SHUTDOWN)
+            _, written = await self.recorded
+            self.recording = self.recorded = None
+            return written.bytes if written else 0
+        return 0
 
     async def publish(self, offer: dict[str, str]) -> dict[str, str]:
         return await self.service.publish(ROOM, offer)
@@ -100,7 +131,12 @@ class OurServer:
         return await self.service.watch(ROOM, offer)
 
     async def close(self) -> None:
+        await self.record(False)
         await self.service.close()
+        self.pool.shutdown(wait=True)
+        for f in self.files.iterdir():
+            f.unlink()
+        self.files.rmdir()
 
 
 class LagMeter:
@@ -140,6 +176,8 @@ async def serve(kind: str) -> None:
                 reply = {"answer": await server.publish(request["offer"])}
             elif op == "watch":
                 reply = {"answer": await server.watch(request["offer"])}
+            elif op == "record" and isinstance(server, OurServer):
+                reply = {"bytes": await server.record(request["on"])}
             elif op == "cpu":
                 reply = {"cpu": time.process_time(), "wall": time.monotonic(), "lag_ms": lag.take()}
             writer.write(json.dumps(reply).encode() + b"\n")
@@ -410,6 +448,62 @@ async def run_curve(
     return points
 
 
+async def run_recording(window: float, settle: float) -> list[tuple[int, float, float, int]]:
+    """(viewers, CPU s/s off, CPU s/s on, file bytes) with 0 and 1 viewers, one server process."""
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", "ours", stdout=asyncio.subprocess.PIPE
+    )
+    assert server.stdout is not None
+    port = int(await server.stdout.readline())
+    link = Link(*await asyncio.open_connection("127.0.0.1", port))
+    publisher = RTCPeerConnection()
+    publisher.addTrack(MovingPicture())
+    publisher.addTrack(Tone())
+    host: Host | None = None
+    rows = []
+
+    async def cpu_per_s() -> float:
+        await asyncio.sleep(settle)
+        before = await link.ask(op="cpu")
+        await asyncio.sleep(window)
+        after = await link.ask(op="cpu")
+        return float((after["cpu"] - before["cpu"]) / (after["wall"] - before["wall"]))
+
+    try:
+        reply = await link.ask(op="publish", offer=await offer_of(publisher))
+        await publisher.setRemoteDescription(RTCSessionDescription(**reply["answer"]))
+        await asyncio.sleep(1.0)
+        for viewers in (0, 1):
+            if viewers:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--host-viewers",
+                    str(port),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                host = Host(process)
+                await host.ask(op="add", n=1)
+            off = await cpu_per_s()
+            await link.ask(op="record", on=True)
+            on = await cpu_per_s()
+            size = int((await link.ask(op="record", on=False))["bytes"])
+            rows.append((viewers, off, on, size))
+            print(
+                f"  recording viewers={viewers}  off {off:6.3f} s/s  on {on:6.3f} s/s  "
+                f"(+{(on - off) * 1000:6.1f} ms/s; file {size / 1000:.0f} kB)",
+                flush=True,
+            )
+    finally:
+        if host is not None:
+            await host.quit()
+        await link.ask(op="quit")
+        await publisher.close()
+        await server.wait()
+    return rows
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as info:
@@ -428,7 +522,7 @@ def slope(points: list[Point]) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-async def bench(counts: list[int], window: float, settle: float) -> None:
+async def bench(counts: list[int], window: float, settle: float, parts: set[str]) -> None:
     loopback_only()
     started = time.monotonic()
     print(
@@ -437,6 +531,22 @@ async def bench(counts: list[int], window: float, settle: float) -> None:
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
     print(f"stream: {WIDTH}x{HEIGHT} VP8 at {FPS} fps + Opus 48 kHz; window {window:g} s per step")
+    if "curves" in parts:
+        await bench_curves(counts, window, settle)
+    if "recording" in parts:
+        rows = await run_recording(window, settle)
+        print()
+        print(f"recording on vs off, server CPU seconds per second of video ({window:g} s windows)")
+        print("viewers | off s/s | on s/s | recording costs | file")
+        for viewers, off, on, size in rows:
+            print(
+                f"{viewers:7} | {off:7.3f} | {on:6.3f} | {(on - off) * 1000:+9.1f} ms/s | "
+                f"{size / 1000:.0f} kB in {window + settle:g} s"
+            )
+    print(f"total run time {time.monotonic() - started:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
+
+
+async def bench_curves(counts: list[int], window: float, settle: float) -> None:
     curves = {}
     for kind in ("naive", "ours"):
         curves[kind] = await run_curve(kind, counts, window, settle)
@@ -472,7 +582,6 @@ async def bench(counts: list[int], window: float, settle: float) -> None:
         f"(slopes over every step, saturated ones included: naive {full['naive'] * 1000:.1f}, "
         f"ours {full['ours'] * 1000:.1f} ms/s)"
     )
-    print(f"total run time {time.monotonic() - started:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
@@ -489,6 +598,9 @@ def main() -> None:
     )
     parser.add_argument("--hls-counts", default="1,10,100,1000", help="with --paths")
     parser.add_argument("--webrtc-counts", default="1,10", help="with --paths")
+    parser.add_argument(
+        "--parts", default="curves,recording", help="what to run: curves (viewers), recording (on vs off)"
+    )
     parser.add_argument("--serve", choices=("naive", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--host-viewers", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -506,7 +618,7 @@ def main() -> None:
         asyncio.run(run_paths(hls_counts, webrtc_counts, args.window, args.settle))
         return
     counts = [int(c) for c in args.counts.split(",")]
-    asyncio.run(bench(counts, args.window, args.settle))
+    asyncio.run(bench(counts, args.window, args.settle, set(args.parts.split(","))))
 
 
 if __name__ == "__main__":

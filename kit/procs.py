@@ -209,15 +209,10 @@ class ServerProc:
         self.dir = Path(tempfile.mkdtemp(prefix="live-serve-"))
         self.data_dir = data_dir or self.dir / "data"
         self.log_path = self.dir / "out.log"
-        # The data dir is this process's own even with a shared Redis: HLS files go there too.
-        full_env = {
-            **os.environ,
-            "LIVE_KEY_PREFIX": prefix,
-            "PYTHONUNBUFFERED": "1",
-            "LIVE_DATA_DIR": str(self.data_dir),
-            **(env or {}),
-        }
-        store = ["--redis-url", redis_url] if redis_url else ["--data-dir", str(self.data_dir)]
+        full_env = {**os.environ, "LIVE_KEY_PREFIX": prefix, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # A data dir of its own either way: with a shared Redis it still holds the recordings and
+        # the HLS files.
+        store = [*(["--redis-url", redis_url] if redis_url else []), "--data-dir", str(self.data_dir)]
         if not redis_url:
             full_env.pop("LIVE_REDIS_URL", None)
         cmd = [

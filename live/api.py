@@ -196,9 +196,10 @@ class Api:
 
     @api_errors
     async def list_rooms(self, request: Request) -> Response:
-        """``GET /api/rooms?status=live|scheduled&cursor=C&limit=N``: ``next`` is the following cursor.
+        """``GET /api/rooms?status=live|scheduled|ended&cursor=C&limit=N``: ``next`` is the following cursor.
 
-        Live rooms come in id order, scheduled ones soonest first (``RoomStore.scheduled_rooms``).
+        Live rooms come in id order, scheduled ones soonest first (``RoomStore.scheduled_rooms``),
+        ended ones (their replays) latest first, one page.
         """
         status = request.query_params.get("status", "live")
         raw = request.query_params.get("cursor") or None
@@ -213,8 +214,10 @@ class Api:
             if raw is not None and cursor is None:
                 raise bad_cursor
             page = await self.store.scheduled_rooms(cursor, limit)
+        elif status == "ended":
+            page = await self.store.ended_rooms(limit)
         else:
-            raise BadRequest("status must be live or scheduled")
+            raise BadRequest("status must be live, scheduled or ended")
         return JSONResponse({"rooms": page.rooms, "next": page.next})
 
     async def room(self, request: Request) -> Response:

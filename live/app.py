@@ -34,7 +34,9 @@ from live.hub import HubRegistry
 from live.me import MeChannel
 from live.me_orders import MyOrders
 from live.metrics import Metrics
+from live.recordings import Recordings
 from live.redis_client import connect
+from live.replay_api import ReplayApi
 from live.sales import run_order_timers
 from live.settings import Settings
 from live.shares import Shares
@@ -114,6 +116,9 @@ def create_app(settings: Settings) -> Starlette:
     presence = VideoPresence(redis, settings.key_prefix, video) if video is not None else None
     api = Api(store, settings, video, metrics, presence)
     hls_files = HlsFiles(settings.hls_directory, settings.hls_segment_ms or 1000)
+    replay_api = ReplayApi(store, settings)
+    # The process holding a room's publisher records it (live/recordings.py).
+    recordings = Recordings(store, settings, video) if video is not None else None
     metrics.gauges["live_hubs"] = lambda: len(hubs)
     deliveries = Deliveries(redis, settings)
     if video is not None:
@@ -131,6 +136,7 @@ def create_app(settings: Settings) -> Starlette:
         order_timers = asyncio.create_task(run_order_timers(api.sales, now_ms), name="order-timers")
         me_subscriber = asyncio.create_task(me.run(), name="me-subscriber")
         leases = asyncio.create_task(presence.run(), name="video-presence") if presence else None
+        recorder = asyncio.create_task(recordings.run(), name="recordings") if recordings else None
         try:
             yield
         finally:
@@ -144,6 +150,9 @@ def create_app(settings: Settings) -> Starlette:
             await hubs.close()
             if leases is not None and presence is not None:
                 await cancel_and_wait(leases)
+            if recorder is not None and recordings is not None:
+                await cancel_and_wait(recorder)
+                await recordings.close()  # every file finished while its relay still runs
             if video is not None:
                 await video.close()
             if presence is not None:
@@ -200,6 +209,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{room}/auctions", auctions_api.create, methods=["POST"]),
         Route("/api/rooms/{room}/auctions/{auction}", auctions_api.one, methods=["GET"]),
         Route("/api/webhooks/deliveries", deliveries.endpoint, methods=["GET"]),
+        Route("/api/rooms/{room}/history", replay_api.history, methods=["GET"]),
+        Route("/api/rooms/{room}/replay", replay_api.replay, methods=["GET"]),
+        Route("/api/rooms/{room}/replay/{index:int}.webm", replay_api.video, methods=["GET"]),
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),
         WebSocketRoute("/ws/me", me.endpoint),  # before /ws/{room}: "me" is a well-formed room id
@@ -208,6 +220,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/watch/{room}", page("watch.html")),
         Route("/host/{room}", page("host.html")),
         Route("/hls/{room}/{name}", hls_files.endpoint, methods=["GET", "HEAD"]),
+        Route("/replay/{room}", page("replay.html")),
     ]
     if (WEB_DIR / "static").is_dir():
         routes.append(Mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static"))

@@ -58,7 +58,9 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "--dev", action="store_const", const=True, default=None, help="enable POST /api/dev/token (LIVE_DEV)"
     )
     parser.add_argument(
-        "--data-dir", default=None, help="bundled Redis's files (LIVE_DATA_DIR; default ./.live-data)"
+        "--data-dir",
+        default=None,
+        help="bundled Redis's files and recordings (LIVE_DATA_DIR; default ./.live-data)",
     )
     parser.add_argument(
         "--tick-ms", type=int, default=None, help="shortest fan-out batching tick (LIVE_TICK_MS; default 5)"

@@ -33,6 +33,20 @@ class RoomKeys:
         return self._k("events")
 
     @property
+    def archive(self) -> str:
+        """Hash chunk number -> ``[[ms, event], ...]``: durable events moved out of ``events`` in
+        chunks of 100 as the stream passes ``history_keep`` (_lib.lua ``archive_old``).
+
+        _lib.lua names it after ``events`` (same hash tag, so the same slot): no script lists it in KEYS.
+        """
+        return self._k("archive")
+
+    @property
+    def recordings(self) -> str:
+        """List of the room's recording sessions as JSON, in the order they started (live/recordings.py)."""
+        return self._k("recordings")
+
+    @property
     def recent(self) -> str:
         """Sorted set seq -> chat event JSON: the chat lines ``hello`` carries."""
         return self._k("recent")
@@ -380,6 +394,14 @@ def live_rooms_index(prefix: str) -> str:
 def scheduled_rooms_index(prefix: str) -> str:
     """Sorted set of scheduled room ids scored by creation time (ms)."""
     return f"{prefix}{{rooms}}:scheduled"
+
+
+def ended_rooms_index(prefix: str) -> str:
+    """Sorted set room id -> ms it ended: the latest ENDED_ROOMS_KEPT ended shows (their replays)."""
+    return f"{prefix}{{rooms}}:ended"
+
+
+ENDED_ROOMS_KEPT = 1000
 
 
 def pin_timers(prefix: str) -> str:

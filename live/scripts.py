@@ -45,6 +45,7 @@ class Scripts:
     product_delete: AsyncScript
     order_settle: AsyncScript
     orders_expire: AsyncScript
+    history: AsyncScript
 
     @classmethod
     def register(cls, redis: Any) -> Scripts:

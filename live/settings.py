@@ -31,7 +31,7 @@ class Settings:
     port: int = 8000  # TCP port, 0-65535; 0 = any free port (printed at start)
     workers: int = 1  # server processes on this port, supervised; 1 = this process alone
     dev: bool = False  # enables POST /api/dev/token and the default secret
-    data_dir: str = "./.live-data"  # the bundled Redis's AOF files (and its lock file)
+    data_dir: str = "./.live-data"  # the bundled Redis's AOF files (and its lock file), recordings
     key_prefix: str = "live:"  # every Redis key starts with it
     node_id: str = ""  # this process's name in shared counters; "" = random at start
     log_level: str = "warning"  # uvicorn's log level: critical, error, warning, info, debug, trace
@@ -87,6 +87,9 @@ class Settings:
     hls_max_fps: int = 30  # HLS frames per second at most; 0 = the source's rate
     hls_video_bitrate_bps: int = 0  # 0 = by picture size (about 0.7 Mbps at 640x360)
     hls_dir: str = ""  # where the playlists and segments are written; "" = <data_dir>/hls
+    # Disk a room's recordings may take in data_dir/recordings (all its sessions together); the
+    # recording stops, with one log line, when it is reached. 0 = no recording.
+    recording_max_bytes: int = 4 << 30
 
     # Webhooks (contract §7; live/webhooks/)
     webhook_url: str = ""  # where events are POSTed; "" = no webhooks (no events are recorded)

@@ -19,7 +19,9 @@ from live.batcher import ScriptBatcher
 from live.hls_paths import hls_path
 from live.keys import (
     VIDEO_LEASE_FIELD,
+    ENDED_ROOMS_KEPT,
     RoomKeys,
+    ended_rooms_index,
     hook_rooms,
     host_followers,
     live_rooms_index,
@@ -385,6 +387,11 @@ class RoomStore:
         else:
             pipe.zrem(live, room)
             pipe.zrem(scheduled, room)
+            # Ended is final: the first time it was seen ended is when it ended (nx). Only the
+            # latest shows are kept in the index: the entrance lists a few recent replays.
+            ended = ended_rooms_index(prefix)
+            pipe.zadd(ended, {room: now_ms()}, nx=True)
+            pipe.zremrangebyrank(ended, 0, -(ENDED_ROOMS_KEPT + 1))
             # Its pin ended with the show: time has nothing left to do in this room.
             pipe.zrem(pin_timers(prefix), room)
         await pipe.execute()
@@ -465,6 +472,28 @@ class RoomStore:
         if gone:
             await self.redis.zrem(index, *gone)
         return RoomsPage(rooms, page[-1] if more else None)
+
+    async def ended_rooms(self, limit: int = 50) -> RoomsPage:
+        """The latest ended rooms, the most recent first, with when they ended (one page, no cursor)."""
+        entries = await self.redis.zrange(
+            ended_rooms_index(self.settings.key_prefix), 0, limit - 1, desc=True, withscores=True
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for room, _ in entries:
+            pipe.hmget(self.keys(room).meta, ["title", "host_id", "host_name"])
+        replies = await pipe.execute() if entries else []
+        rooms = [
+            {
+                "id": room,
+                "title": title,
+                "status": RoomStatus.ENDED.value,
+                "host": {"id": host_id, "name": host_name},
+                "ended_ms": int(score),
+            }
+            for (room, score), (title, host_id, host_name) in zip(entries, replies, strict=True)
+            if title is not None
+        ]
+        return RoomsPage(rooms, None)
 
     async def scheduled_rooms(self, cursor: ScheduledCursor | None = None, limit: int = 50) -> RoomsPage:
         """A page of scheduled rooms, soonest planned start first (``scheduled_score``), after ``cursor``.
@@ -709,6 +738,10 @@ class RoomStore:
             self.batcher.send("ZREM", index, entry)
         reply = check(reply)
         order, refund = str(reply[1]), int(reply[3])
+        if product is not None and '"state":"reserved"' in order:
+            # A replay sells from the bag after the show, when the order timers may have let
+            # the room go (sales.py): this order must still expire on time.
+            await self.redis.zadd(order_timers(self.settings.key_prefix), {room: now}, lt=True)
         if refund:
             order = f'{order[:-1]},"refund_cents":{refund}}}'
         return order

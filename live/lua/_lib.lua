@@ -1,12 +1,56 @@
 -- Prepended to every script by live/scripts.py.
+
+-- Durable events past the resume window move, in whole chunks of this many, from the stream to
+-- the room's archive (RoomKeys.archive): a hash chunk number -> '[[ms,event],...]' of the events
+-- with seq chunk*ARCHIVE_CHUNK+1 .. (chunk+1)*ARCHIVE_CHUNK. The move is part of the script
+-- that emits, so an event is always in exactly one of the two, whoever dies when.
+local ARCHIVE_CHUNK = 100
+
+-- The archive's key, named after the stream's: "<prefix>{room:<id>}:events" -> ":archive". Same
+-- hash tag, so the same Cluster slot, and no script needs one more KEYS entry to emit.
+local function archive_key(events)
+  return string.sub(events, 1, -7) .. 'archive'
+end
+
+-- A stream entry as the archive keeps it: '[ms,event]'.
+local function timed_event(entry)
+  local f, e, ms = entry[2], nil, '0'
+  for i = 1, #f, 2 do
+    if f[i] == 'e' then e = f[i + 1] elseif f[i] == 'ms' then ms = f[i + 1] end
+  end
+  return '[' .. ms .. ',' .. e .. ']'
+end
+
+-- Keep the stream at maxlen .. maxlen + ARCHIVE_CHUNK - 1 entries: whenever the oldest whole
+-- chunk can go without leaving fewer than maxlen, pack it into the archive and trim it.
+local function archive_old(meta, events, maxlen, seq)
+  local archived = tonumber(redis.call('HGET', meta, 'archived') or '0')
+  while seq - (archived + 1) * ARCHIVE_CHUNK >= maxlen do
+    local first, last = archived * ARCHIVE_CHUNK + 1, (archived + 1) * ARCHIVE_CHUNK
+    local packed = {}
+    for _, entry in ipairs(redis.call('XRANGE', events, first .. '-0', last .. '-0')) do
+      packed[#packed + 1] = timed_event(entry)
+    end
+    -- Empty only for a room whose stream was trimmed before archives existed: nothing to keep.
+    if #packed > 0 then
+      redis.call('HSET', archive_key(events), archived, '[' .. table.concat(packed, ',') .. ']')
+    end
+    redis.call('XTRIM', events, 'MINID', (last + 1) .. '-0')
+    archived = archived + 1
+    redis.call('HSET', meta, 'archived', archived)
+  end
+end
+
 -- emit: give a durable event the room's next seq and append it to the room's stream.
 -- body is the event's JSON object without "seq" (encoded by the server with orjson).
 local function emit(meta, events, maxlen, body)
   local seq = redis.call('HINCRBY', meta, 'seq', 1)
   local ev = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
   local t = redis.call('TIME')
-  -- "ms" is Redis's clock at the append: the hubs measure their fan-out lag from it.
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev, 'ms', t[1] * 1000 + math.floor(t[2] / 1000))
+  -- "ms" is Redis's clock at the append: the hubs measure their fan-out lag from it, and a
+  -- replay places its moments with it.
+  redis.call('XADD', events, seq .. '-0', 'e', ev, 'ms', t[1] * 1000 + math.floor(t[2] / 1000))
+  archive_old(meta, events, maxlen, seq)
   return seq, ev
 end
 

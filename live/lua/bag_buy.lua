@@ -1,5 +1,6 @@
--- Buy a bag product at its list price while the room is live: idempotency, per-user limit (units
--- held by reserved and confirmed orders), stock, record.
+-- Buy a bag product at its list price while the room is live, or after it ended (its replay goes
+-- on selling the bag, contract §12): idempotency, per-user limit (units held by reserved and
+-- confirmed orders), stock, record. A show not started yet sells nothing.
 -- KEYS: RoomKeys.sale_keys()   ARGV: head (_lib.lua) user product_id qty request_id order_id name_json
 --   coupon ('' for none: contract §10)
 -- Answers as buy.lua.
@@ -11,7 +12,7 @@ local coupon_id = ARGV[12] or ''
 local earlier = order_replay(request_key)
 if earlier then return earlier end
 local room = redis.call('HMGET', K.meta, 'status', 'pay_within_s', 'commission_bp')
-if room[1] ~= 'live' then return fail('not_live', 'the show is not live') end
+if room[1] ~= 'live' and room[1] ~= 'ended' then return fail('not_live', 'the show is not live yet') end
 local fixed = redis.call('HGET', K.products, pid)
 if not fixed then return fail('no_such_product', 'no product ' .. pid .. ' in this bag') end
 local left = tonumber(redis.call('HGET', K.product_stock, pid))

@@ -114,10 +114,15 @@ class Fanout:
         """True once the room's stream has ended."""
         return self._closed
 
-    def subscribe(self) -> Subscriber:
-        """A new viewer's queue. On a closed fanout it is closed from the start."""
+    def subscribe(self, max_bytes: int | None = None) -> Subscriber:
+        """A new viewer's queue (``max_bytes``: its bound, None = the fanout's).
+
+        On a closed fanout it is closed from the start.
+        """
         sub = Subscriber(
-            max_bytes=self._max_bytes, gated=self._gated, on_keyframe_needed=self._on_keyframe_needed
+            max_bytes=self._max_bytes if max_bytes is None else max_bytes,
+            gated=self._gated,
+            on_keyframe_needed=self._on_keyframe_needed,
         )
         if self._closed:
             sub.close()

@@ -187,6 +187,10 @@ class VideoService:
         """The rooms someone publishes in on this process."""
         return [room for room, r in self._rooms.items() if r.publisher is not None]
 
+    def publishing(self) -> dict[str, RoomRelay]:
+        """The rooms someone publishes in now, with their relays (what a recorder subscribes to)."""
+        return {room: r.relay for room, r in self._rooms.items() if r.publisher is not None}
+
     def stats(self) -> dict[str, int | float]:
         """Gauges (publishers, viewers, open peer connections) and cumulative counters, for /metrics."""
         out: dict[str, int | float] = {

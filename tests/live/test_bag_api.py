@@ -3,6 +3,7 @@ the answers' shapes and codes, and the events viewers see."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -91,8 +92,9 @@ async def test_a_viewer_buys_from_the_bag_and_everyone_sees_the_stock(shared_ser
     refused = await shop.request({"t": "chat", "id": "s2", "text": "hello"})
     assert refused["code"] == "forbidden"
     await host.call("POST", f"/api/rooms/{room}/stop")
-    refused = await bob.request({"t": "buy", "id": "b4", "product": "mug", "qty": 1})
-    assert refused["code"] == "not_live"
+    # The replay goes on selling the bag at list price (contract §12).
+    ack = await bob.request({"t": "buy", "id": "b4", "product": "mug", "qty": 1})
+    assert ack["t"] == "ack" and ack["order"]["unit_price_cents"] == 3000
     for client in (watcher, bob, shop):
         await client.close()
 
@@ -185,3 +187,32 @@ async def test_a_service_token_takes_no_room(shared_server: ServerProc) -> None:
     with_room = jwt.encode(claims, shared_server.secret, algorithm="HS256")  # make_token refuses it
     r = await Http(shared_server, with_room).call("GET", f"/api/rooms/{room}/stats")
     assert (r.status_code, r.json()["error"]) == (401, "unauthorized")
+
+
+async def test_a_show_not_started_sells_nothing_from_its_bag(shared_server: ServerProc) -> None:
+    room, host = await make_room(shared_server, start=False)
+    await host.call("PUT", f"/api/rooms/{room}/products/mug", MUG)
+    bob = await Client.connect(shared_server, room, shared_server.token(name="Bob", sub="bob"))
+    refused = await bob.request({"t": "buy", "id": "b1", "product": "mug", "qty": 1})
+    assert refused["code"] == "not_live"
+    await bob.close()
+
+
+async def test_an_unpaid_order_from_a_replay_still_expires(shared_server: ServerProc) -> None:
+    room, host = await make_room(shared_server)
+    await host.call("PUT", f"/api/rooms/{room}", {"title": "Show", "pay_within_s": 1})
+    await host.call("PUT", f"/api/rooms/{room}/products/mug", MUG)
+    await host.call("POST", f"/api/rooms/{room}/stop")
+    bob = await Client.connect(shared_server, room, shared_server.token(name="Bob", sub="bob"))
+    order = (await bob.request({"t": "buy", "id": "b1", "product": "mug", "qty": 1}))["order"]
+    assert order["state"] == "reserved"
+    deadline = time.monotonic() + 20
+    while True:
+        [now] = (await host.call("GET", f"/api/rooms/{room}/orders")).json()["orders"]
+        if now["state"] == "expired":
+            break
+        assert time.monotonic() < deadline, now
+        await asyncio.sleep(0.2)
+    listed = (await host.call("GET", f"/api/rooms/{room}/products")).json()["products"]
+    assert listed[0]["stock_left"] == MUG["stock"]  # the unit went back to the bag
+    await bob.close()

@@ -129,6 +129,31 @@ function soonItem(r) {
     }, on ? "✓ Reminder set" : "Remind me"));
 }
 
+// ---------------------------------------------------------------------------------------
+// Replays: GET /api/rooms?status=ended, the latest shows first, each linking to /replay/{room}.
+
+const REPLAYS_MAX = 8;
+
+async function loadReplays() {
+  let rooms;
+  try {
+    rooms = (await api(`/api/rooms?status=ended&limit=${REPLAYS_MAX}`)).rooms || [];
+  } catch {
+    return; // an older server: no replays section
+  }
+  $("#replayBox").hidden = rooms.length === 0;
+  $("#replays").replaceChildren(...rooms.map((r) => {
+    const host = r.host?.name || "";
+    return el("li", { class: "soon-item replay-item", dataset: { room: r.id } },
+      el("a", { class: "soon-link", href: `/replay/${encodeURIComponent(r.id)}` },
+        el("span", { class: "avatar", "aria-hidden": "true" }, (host || "?").slice(0, 1).toUpperCase()),
+        el("span", { class: "soon-text" },
+          el("span", { class: "soon-title" }, r.title),
+          el("span", { class: "soon-host" }, host))),
+      el("span", { class: "badge", "data-status": "ended" }, "▶ Replay"));
+  }));
+}
+
 // Countdowns tick every second without reading the list again.
 function tickCountdowns() {
   for (const node of document.querySelectorAll(".soon-when, .next-when")) {
@@ -253,6 +278,7 @@ function refreshAll() {
   loadRooms();
   loadSoon();
   loadFollows();
+  loadReplays();
 }
 
 function roomCard(r) {
@@ -328,9 +354,9 @@ async function main() {
     $("#me").textContent = `Signed in as ${jwtName(me.token)}`;
     startChannel();
   }
-  await Promise.all([loadRooms(), loadSoon(), loadFollows()]);
+  await Promise.all([loadRooms(), loadSoon(), loadFollows(), loadReplays()]);
   setInterval(() => { if (!$("#lobby").hidden) loadRooms(); }, REFRESH_MS);
-  setInterval(() => { if (!$("#lobby").hidden) { loadSoon(); loadFollows(); } }, SOCIAL_REFRESH_MS);
+  setInterval(() => { if (!$("#lobby").hidden) { loadSoon(); loadFollows(); loadReplays(); } }, SOCIAL_REFRESH_MS);
   setInterval(tickCountdowns, 1000);
   window.__home = { me, get channel() { return me.channel; } };
   if (await isDev()) {
