@@ -18,8 +18,8 @@ from live.auth import Identity
 from live.batcher import ScriptBatcher
 from live.hls_paths import hls_path
 from live.keys import (
-    VIDEO_LEASE_FIELD,
     ENDED_ROOMS_KEPT,
+    VIDEO_LEASE_FIELD,
     RoomKeys,
     ended_rooms_index,
     hook_rooms,
