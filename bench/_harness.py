@@ -33,6 +33,18 @@ def start_server(redis_url: str, env: dict[str, str] | None = None) -> ServerPro
     return ServerProc(redis_url, "live:", {**LOAD_TEST_ENV, **(env or {})}, dev=False)
 
 
+def sale_pin(stock: int = 1_000_000) -> dict[str, object]:
+    """A pin for buying benchmarks: one price, a large stock, and a long sale."""
+    return {
+        "id": "p1",
+        "product": {"id": "x", "title": "X", "list_price_cents": 100},
+        "stock": stock,
+        "limit_per_user": 100,
+        "duration_s": 3600,
+        "tiers": [{"at": 0, "price_cents": 100}],
+    }
+
+
 def token(sub: str, role: str = "viewer", room: str | None = None) -> str:
     from live.auth import make_token
 

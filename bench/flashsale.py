@@ -32,6 +32,7 @@ from bench._harness import (
     open_client,
     percentile,
     run,
+    sale_pin,
     start_redis,
     start_server,
     token,
@@ -241,14 +242,7 @@ def end_to_end(redis: RedisProc, buyers: int, duration: float, procs: int, mode:
         r = httpx.post(
             f"{server.url}/api/rooms/{ROOM}/pins",
             headers=headers,
-            json={
-                "id": "p1",
-                "product": {"id": "x", "title": "X", "list_price_cents": 100},
-                "stock": 1_000_000,
-                "limit_per_user": 100,
-                "duration_s": 3600,
-                "tiers": [{"at": 0, "price_cents": 100}],
-            },
+            json=sale_pin(),
         )
         assert r.status_code == 201, r.text
         pipes, workers = [], []

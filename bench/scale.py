@@ -38,6 +38,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench._harness import sale_pin  # noqa: E402
 from kit.procs import LOAD_TEST_ENV, RedisProc, ServerProc  # noqa: E402
 
 SECRET = "bench-scale-secret-0123456789-abcdefghij"
@@ -118,15 +119,7 @@ def make_room(url: str, room: str, pin: bool = False) -> None:
     )
     assert httpx.post(f"{url}/api/rooms/{room}/start", headers=headers).status_code == 200
     if pin:
-        body = {
-            "id": "p1",
-            "product": {"id": "x", "title": "X", "list_price_cents": 100},
-            "stock": 1_000_000,
-            "limit_per_user": 100,
-            "duration_s": 3600,
-            "tiers": [{"at": 0, "price_cents": 100}],
-        }
-        assert httpx.post(f"{url}/api/rooms/{room}/pins", json=body, headers=headers).status_code == 201
+        assert httpx.post(f"{url}/api/rooms/{room}/pins", json=sale_pin(), headers=headers).status_code == 201
 
 
 # The load processes

@@ -40,7 +40,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import aioice.ice
 import av
 import httpx
 import numpy as np
@@ -49,6 +48,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from video import Tone, loopback_only  # noqa: E402  (bench/video.py, beside this file)
 
 from kit.procs import LOAD_TEST_ENV, NginxProc, RedisProc, ServerProc, descendants  # noqa: E402
 from kit.tokens import SECRET, token_for  # noqa: E402
@@ -66,10 +67,6 @@ BOOT = (
     "from live.cli import main\n"
     "sys.exit(main(sys.argv[3:]))\n"  # after '-m live' (ServerProc's command line)
 )
-
-
-def loopback_only() -> None:
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
 # ---- the picture ----------------------------------------------------------------------------
@@ -112,34 +109,6 @@ class CountedPicture(MediaStreamTrack):
         self.made[self.n % (1 << BITS)] = time.time()
         self.n += 1
         return frame
-
-
-class Tone(MediaStreamTrack):
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.n = 0
-        self.start = 0.0
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self.n == 0:
-            self.start = time.monotonic()
-        else:
-            await asyncio.sleep(max(0.0, self.start + self.n * 0.02 - time.monotonic()))
-        t = (np.arange(960) + self.n * 960) / 48_000
-        samples = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 48_000
-        frame.pts = self.n * 960
-        frame.time_base = fractions.Fraction(1, 48_000)
-        self.n += 1
-        return frame
-
-
-# ---- CPU --------------------------------------------------------------------------------------
 
 
 def cpu_s(pids: list[int]) -> float:

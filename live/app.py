@@ -34,7 +34,6 @@ from live.hub import HubRegistry
 from live.me import MeChannel
 from live.me_orders import MyOrders
 from live.metrics import Metrics
-from live.recordings import Recordings
 from live.redis_client import connect
 from live.replay_api import ReplayApi
 from live.sales import run_order_timers
@@ -118,7 +117,11 @@ def create_app(settings: Settings) -> Starlette:
     hls_files = HlsFiles(settings.hls_directory, settings.hls_segment_ms or 1000)
     replay_api = ReplayApi(store, settings)
     # The process holding a room's publisher records it (live/recordings.py).
-    recordings = Recordings(store, settings, video) if video is not None else None
+    recordings = None
+    if video is not None:
+        from live.recordings import Recordings  # imports the video stack (aiortc), which is optional
+
+        recordings = Recordings(store, settings, video)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
     deliveries = Deliveries(redis, settings)
     if video is not None:

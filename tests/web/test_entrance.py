@@ -32,6 +32,9 @@ def test_entrance_lists_a_live_room_with_its_viewers_and_drops_it_when_it_ends(b
         api.call("POST", "/stop", status=200)
         expect(page.locator("#statusBadge")).to_have_text("ENDED")  # the player hears it too
         expect(page.locator("#posterText")).to_have_text("The show has ended. Thanks for watching!")
+        replay = page.locator("#posterReplay")
+        expect(replay).to_be_visible()  # the ended show keeps selling in its replay
+        expect(replay).to_have_attribute("href", f"/replay/{room}")
         page.goto(server.url + "/")
         expect(page.locator("body")).to_have_attribute("data-loaded", "1")
         expect(page.locator(f'li.room[data-room="{room}"]')).to_have_count(0)

@@ -271,6 +271,10 @@ function renderPoster() {
   }
   $("#posterTitle").textContent = title;
   $("#posterText").textContent = text;
+  // An ended show keeps selling in its replay (/replay/{room}: the recording, its moments, the bag).
+  const replay = $("#posterReplay");
+  replay.hidden = !(r?.status === "ended" && !state.fatal);
+  if (!replay.hidden) replay.href = `/replay/${encodeURIComponent(room)}`;
   poster.dataset.state = state.fatal ? "fatal" : (r?.status || "loading");
   poster.hidden = video.state === "playing" && r?.status === "live" && !state.fatal;
 }
