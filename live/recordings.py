@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
 
-from live.settings import Settings
+from live.settings import Settings, recordings_dir
 from live.store import RoomStore
 from live.video.recorder import Recording, Stopped, Written
 from live.video.relay import RoomRelay
@@ -43,10 +42,6 @@ class _Session:
     entry: dict[str, Any]
     recording: Recording
     task: asyncio.Task[None] | None = None
-
-
-def recordings_dir(settings: Settings) -> Path:
-    return Path(settings.data_dir) / "recordings"
 
 
 class Recordings:

@@ -12,8 +12,7 @@ from starlette.responses import FileResponse, Response
 
 from live.api import JSONResponse, api_errors
 from live.history import every_event, parse_page_args, read_page
-from live.recordings import recordings_dir
-from live.settings import Settings
+from live.settings import Settings, recordings_dir
 from live.store import RoomStore
 from rooms.errors import NotFound
 from rooms.ids import parse_room_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 DEV_SECRET = "dev-secret-change-me-for-anything-real"  # public: only for --dev
@@ -202,3 +203,8 @@ def _parse(name: str, raw: str, default: object) -> object:
         except ValueError:
             raise SettingsError(_must_be(name, default) + f", got {raw!r}") from None
     return raw
+
+
+def recordings_dir(settings: Settings) -> Path:
+    """Where this process writes its rooms' recordings (live/recordings.py) and serves them from."""
+    return Path(settings.data_dir) / "recordings"
