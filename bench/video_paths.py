@@ -49,7 +49,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from video import Tone, loopback_only  # noqa: E402  (bench/video.py, beside this file)
+from video import BenchViewer, Tone, loopback_only, offer_of  # noqa: E402  (bench/video.py, beside this file)
 
 from kit.procs import LOAD_TEST_ENV, NginxProc, RedisProc, ServerProc, descendants  # noqa: E402
 from kit.tokens import SECRET, token_for  # noqa: E402
@@ -239,35 +239,13 @@ async def hls_step(
 # ---- WebRTC viewers ---------------------------------------------------------------------------
 
 
-class RtcViewer:
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
-        self.frames = 0
-        self.tasks: list[asyncio.Future[None]] = []
-        self.pc.addTransceiver("video", direction="recvonly")
-        self.pc.addTransceiver("audio", direction="recvonly")
-        self.pc.on("track", lambda track: self.tasks.append(asyncio.ensure_future(self._drain(track))))
-
-    async def _drain(self, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                if isinstance(frame, av.VideoFrame):
-                    self.frames += 1
-        except MediaStreamError:
-            pass
+class RtcViewer(BenchViewer):
+    """bench/video.py's viewer, watching over the server's HTTP API rather than its test link."""
 
     async def watch(self, http: httpx.AsyncClient, url: str) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        offer = {"sdp": self.pc.localDescription.sdp, "type": "offer"}
+        offer = await offer_of(self.pc)
         answer = (await http.post(f"{url}/api/rooms/{ROOM}/watch", json=offer)).raise_for_status().json()
         await self.pc.setRemoteDescription(RTCSessionDescription(**answer))
-
-    async def close(self) -> None:
-        await self.pc.close()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 # ---- delay, in Chromium -----------------------------------------------------------------------
