@@ -1,6 +1,7 @@
 """The same chat load against the live server and against a minimal Socket.IO room, side by side.
 
     python bench/chat_compare.py [--viewers 300] [--rate 30] [--duration 15] [--ramp 3]
+                                 [--sends-per-s 40000,10000]
 
 For each side it starts a fresh redis-server (no persistence, loopback, a free
 port; kit/procs.py's), the server (``live serve`` from the kit /
@@ -11,6 +12,10 @@ every post stamped with its send time).
 It measures delivery latency at every viewer, deliveries a second, and the CPU
 the server and its Redis used while the load ran (from /proc), then prints both.
 
+``--sends-per-s``: one column of ours for each value of LIVE_SENDS_PER_S (the frames a
+process may send a second, which sets how long the batching tick grows in a big room), so
+the latency a longer tick costs and the CPU it saves are read off one run.
+
 Needs ``npm install`` in bench/socketio_peer once (the npm registry). All traffic
 stays on 127.0.0.1; every run is bounded by --duration plus fixed timeouts.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -48,9 +54,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def live_server(redis_url: str) -> Iterator[tuple[str, int]]:
+def live_server(redis_url: str, sends_per_s: int | None = None) -> Iterator[tuple[str, int]]:
     """Ours, from the process kit: `live serve` on the given Redis, without --dev."""
-    server = ServerProc(redis_url, "bench:", LOAD_TEST_ENV, dev=False, secret=SECRET)
+    env = dict(LOAD_TEST_ENV)
+    if sends_per_s is not None:
+        env["LIVE_SENDS_PER_S"] = str(sends_per_s)
+    server = ServerProc(redis_url, "bench:", env, dev=False, secret=SECRET)
     try:
         yield server.url, server.proc.pid
     finally:
@@ -121,7 +130,7 @@ def measure(start_server: Any, client_cmd_of: Any, cwd: Path, timeout_s: float) 
     }
 
 
-def run_live(args: argparse.Namespace) -> dict[str, Any]:
+def run_live(args: argparse.Namespace, sends_per_s: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "live.json"
 
@@ -132,11 +141,12 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
                    "--quiet", "--no-html", *load, "--json", str(report_path)]  # fmt: skip
             return cmd + (["--procs", str(args.procs)] if args.procs else [])
 
-        m = measure(live_server, client, REPO, args.duration + args.ramp + 90)
+        server = functools.partial(live_server, sends_per_s=sends_per_s)
+        m = measure(server, client, REPO, args.duration + args.ramp + 90)
         if not report_path.exists():
             raise RuntimeError(f"the bots wrote no report:\n{m['client'].stdout.decode()[-2000:]}")
         report = json.loads(report_path.read_text())
-    chat, conn = report["chat"], report["connections"]
+    chat, conn, corr = report["chat"], report["connections"], report["correctness"]
     return {
         "viewers connected": conn["connected"],
         "posts sent / acked": f"{chat['sent']} / {chat['acked']}",
@@ -150,6 +160,8 @@ def run_live(args: argparse.Namespace) -> dict[str, Any]:
         "connect p50 ms": conn["connect_ms"]["p50"],
         "disconnects": conn["disconnects"],
         "frames/s received": report["traffic"]["frames_per_s"],
+        "events per frame": report["traffic"]["events_per_frame"],
+        "history events missed": corr["seq_missing_events"] + corr["tail_missing_events"],
         "server cpu % (1 core)": round(m["server_cpu_pct"], 1),
         "redis cpu %": round(m["redis_cpu_pct"], 1),
         "load client cpu %": round(m["client_cpu_pct"], 1),
@@ -183,6 +195,8 @@ def run_socketio(args: argparse.Namespace) -> dict[str, Any]:
         "connect p50 ms": r["connect_ms"]["p50"],
         "disconnects": r["disconnects"],
         "frames/s received": "-",
+        "events per frame": 1,
+        "history events missed": "-",
         "server cpu % (1 core)": round(m["server_cpu_pct"], 1),
         "redis cpu %": round(m["redis_cpu_pct"], 1),
         "load client cpu %": round(m["client_cpu_pct"], 1),
@@ -201,32 +215,45 @@ def main() -> int:
     parser.add_argument(
         "--procs", type=int, help="bots worker processes for our side (default: the bots decide)"
     )
+    parser.add_argument(
+        "--sends-per-s",
+        type=lambda text: [int(v) for v in text.split(",")],
+        help="LIVE_SENDS_PER_S for our side, one column each (default: the server's default)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write both columns as JSON")
     args = parser.parse_args()
     if not 1 <= args.viewers <= 20_000 or not 0 < args.duration <= 600:
         parser.error("--viewers 1-20000 and --duration up to 600 s")
 
     load_before = os.getloadavg()[0]
-    live = run_live(args)
-    peer = run_socketio(args)
-    for side in (live, peer):
+    ours = {
+        (f"live {n // 1000}k sends/s" if n else "live, no cap") if n is not None else "live (ours)": run_live(
+            args, n
+        )
+        for n in (args.sends_per_s or [None])
+    }
+    columns = {**ours, "socket.io 4.8": run_socketio(args)}
+    for side in columns.values():
         cores = side["server cpu % (1 core)"] / 100
         side["deliveries per server CPU-s"] = round(side["deliveries/s"] / cores) if cores else "-"
-    ours, theirs = live["deliveries per server CPU-s"], peer["deliveries per server CPU-s"]
-    ratio = round(ours / theirs, 2) if isinstance(ours, int) and isinstance(theirs, int) else "-"
-    live["efficiency vs socket.io"], peer["efficiency vs socket.io"] = ratio, 1.0
+    theirs = columns["socket.io 4.8"]["deliveries per server CPU-s"]
+    for side in columns.values():
+        mine = side["deliveries per server CPU-s"]
+        both = isinstance(mine, int) and isinstance(theirs, int) and theirs
+        side["efficiency vs socket.io"] = round(mine / theirs, 2) if both else "-"
     title = (
         f"chat: {args.viewers} viewers, {args.rate:g} posts/s, {args.duration:g} s "
         f"(ramp {args.ramp:g} s), one room, 127.0.0.1, {os.cpu_count()} cores shared by everything; "
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     print(title)
-    width = max(len(k) for k in live)
-    print(f"{'':<{width}}  {'live (ours)':>16}  {'socket.io 4.8':>16}")
-    for key in live:
-        print(f"{key:<{width}}  {live[key]!s:>16}  {peer[key]!s:>16}")
+    rows = list(next(iter(columns.values())))
+    width = max(len(k) for k in rows)
+    print(f"{'':<{width}}" + "".join(f"  {name:>18}" for name in columns))
+    for key in rows:
+        print(f"{key:<{width}}" + "".join(f"  {side[key]!s:>18}" for side in columns.values()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"title": title, "live": live, "socketio": peer}, indent=2))
+        Path(args.json).write_text(json.dumps({"title": title, "columns": columns}, indent=2))
     return 0
 
 

@@ -52,6 +52,16 @@ RETRY_MAX_S = 2.0
 NEVER_MS = 2**62  # a deadline that never comes
 
 
+def ephemeral_interval_ms(ephemeral_ms: int, connections: int, sends_per_s: int) -> float:
+    """How often the figures (viewers, likes, stock, progress) are polled and offered:
+    ``ephemeral_ms``, longer when one frame of them to every viewer of this process would take
+    more than a quarter of ``sends_per_s``. In a join storm the viewer count changes at every
+    poll, and at 10,000 viewers a 250 ms refresh alone would be the whole send budget."""
+    if not sends_per_s:
+        return float(ephemeral_ms)
+    return max(float(ephemeral_ms), 4000 * connections / sends_per_s)
+
+
 def effective_tick_ms(tick_ms: int, connections: int, sends_per_s: int, last_flush_ms: float = 0.0) -> float:
     """The batching tick: ``tick_ms``, longer when one frame per tick to every viewer of this
     process would exceed ``sends_per_s`` (sends, not events, are what a process pays for), and
@@ -321,7 +331,10 @@ class RoomHub:
                     )
                 if feed.has_output or self._idle_since is not None:
                     self._wake.set()
-            await asyncio.sleep(self._settings.ephemeral_ms / 1000)
+            s = self._settings
+            await asyncio.sleep(
+                ephemeral_interval_ms(s.ephemeral_ms, self._metrics.connections, s.sends_per_s) / 1000
+            )
 
     def _flush(self) -> None:
         metrics = self._metrics

@@ -44,7 +44,9 @@ class Settings:
     # Frames this process may send per second across all its viewers; the tick lengthens past
     # tick_ms when there are more viewers than that allows (5,000 viewers -> 125 ms). 0 = no cap.
     sends_per_s: int = 40_000
-    ephemeral_ms: int = 250  # how often viewers/likes/stock/progress are refreshed; at least 1
+    # How often viewers/likes/stock/progress are refreshed; at least 1. Longer past 2,500 viewers
+    # on a process, so these figures take at most a quarter of sends_per_s (10,000 -> 1 s).
+    ephemeral_ms: int = 250
     outbox_max_bytes: int = 1 << 20  # a viewer further behind is disconnected (4008); 0 = no bound
     history_keep: int = 2000  # durable events kept per room for resume; at least 1000 (contract)
     recent_chat: int = 50  # chat lines in hello; 0 = none

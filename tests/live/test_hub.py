@@ -12,7 +12,7 @@ import pytest
 from live import closecodes
 from live.auth import Identity, Role
 from live.connection import Connection
-from live.hub import HubRegistry, effective_tick_ms
+from live.hub import HubRegistry, effective_tick_ms, ephemeral_interval_ms
 from live.metrics import Metrics
 from live.redis_client import connect
 from live.settings import Settings
@@ -31,6 +31,13 @@ def test_tick_holds_until_the_send_budget_binds() -> None:
 def test_zero_means_off() -> None:
     assert effective_tick_ms(0, 5000, 40_000) == 0
     assert effective_tick_ms(50, 100_000, 0) == 50
+
+
+def test_figures_take_at_most_a_quarter_of_the_send_budget() -> None:
+    assert ephemeral_interval_ms(250, 1000, 40_000) == 250
+    assert ephemeral_interval_ms(250, 2500, 40_000) == 250
+    assert ephemeral_interval_ms(250, 10_000, 40_000) == 1000
+    assert ephemeral_interval_ms(250, 10_000, 0) == 250
 
 
 def test_a_slow_flush_stretches_the_tick() -> None:
