@@ -204,6 +204,12 @@ def run_socketio(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def live_column_name(sends_per_s: int | None) -> str:
+    if sends_per_s is None:
+        return "live (ours)"
+    return f"live {sends_per_s // 1000}k sends/s" if sends_per_s else "live, no cap"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -220,18 +226,14 @@ def main() -> int:
         type=lambda text: [int(v) for v in text.split(",")],
         help="LIVE_SENDS_PER_S for our side, one column each (default: the server's default)",
     )
-    parser.add_argument("--json", metavar="FILE", help="also write both columns as JSON")
+    parser.add_argument("--json", metavar="FILE", help="also write every column as JSON")
     args = parser.parse_args()
     if not 1 <= args.viewers <= 20_000 or not 0 < args.duration <= 600:
         parser.error("--viewers 1-20000 and --duration up to 600 s")
 
     load_before = os.getloadavg()[0]
-    ours = {
-        (f"live {n // 1000}k sends/s" if n else "live, no cap") if n is not None else "live (ours)": run_live(
-            args, n
-        )
-        for n in (args.sends_per_s or [None])
-    }
+    budgets = args.sends_per_s or [None]
+    ours = {live_column_name(n): run_live(args, n) for n in budgets}
     columns = {**ours, "socket.io 4.8": run_socketio(args)}
     for side in columns.values():
         cores = side["server cpu % (1 core)"] / 100
