@@ -19,16 +19,17 @@ from live.redis_pipe import RedisPipe, pack_command
 
 # A command sent just before a call's script in the same pipeline; its reply is not awaited by anyone.
 Before = tuple[Any, ...]
-Call = tuple[AsyncScript, Sequence[str], list[Any], "asyncio.Future[Any]", tuple[Before, ...]]
+# A script call, or (script None) a plain command: ``args`` is then the whole command.
+Call = tuple[AsyncScript | None, Sequence[str], list[Any], "asyncio.Future[Any]", tuple[Before, ...]]
 
 
 class ScriptBatcher:
     """Script calls of one loop turn, sent as one pipeline; each caller gets its own answer or error."""
 
-    def __init__(self, redis: Any, max_batch: int = 512) -> None:
+    def __init__(self, redis: Any, max_batch: int = 512, *, own_connection: bool = True) -> None:
         self._redis = redis
         # Our own pipelined connection where the client allows one; redis-py's pipeline otherwise.
-        self._pipe = RedisPipe.for_client(redis)
+        self._pipe = RedisPipe.for_client(redis) if own_connection else None
         self._max_batch = max_batch
         self._pending: list[Call] = []
         self._loose: list[Before] = []  # commands nobody awaits, sent with the next batch
@@ -40,13 +41,25 @@ class ScriptBatcher:
         self, script: AsyncScript, keys: Sequence[str], args: list[Any], before: tuple[Before, ...] = ()
     ) -> Any:
         """Run ``script``; the ``before`` commands go ahead of it in the same pipeline."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((script, keys, args, future, before))
+        return await self._queue((script, keys, args, asyncio.get_running_loop().create_future(), before))
+
+    async def command(self, *command: Any) -> Any:
+        """One plain command's reply, sent with the loop turn's pipeline (an error reply raises).
+
+        The reply is as the connection parses it: a score is text on our own connection and a
+        float through redis-py's pipeline.
+
+        For the reads of a join: through redis-py each costs more of the server than the
+        script that builds the whole ``hello`` (docs/benchmarks.md, the join storm).
+        """
+        return await self._queue((None, (), list(command), asyncio.get_running_loop().create_future(), ()))
+
+    async def _queue(self, call: Call) -> Any:
+        self._pending.append(call)
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await call[3]
 
     def send(self, *command: Any) -> None:
         """Send a command with the next pipeline without waiting for it (its errors are dropped).
@@ -93,6 +106,7 @@ class ScriptBatcher:
                 # Redis restarted and forgot its script cache: load and run those again (they did
                 # not run). Inside the try: a Redis error here must reach those callers too.
                 for script in {batch[i][0] for i in missing}:
+                    assert script is not None  # a plain command never answers NOSCRIPT
                     await self._redis.script_load(script.script)
                 # Their before-commands ran already; they are idempotent, but need not run twice.
                 retried = await self._execute([(*batch[i][:4], ()) for i in missing])
@@ -130,9 +144,12 @@ class ScriptBatcher:
             for command in before:
                 pipe.execute_command(*command)
                 n += 1
-            # execute_command, not pipe.evalsha: redis-py's cluster pipeline blocks the evalsha method but
-            # routes an EVALSHA command by its keys' slot (every key of a room shares one slot).
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            if script is None:
+                pipe.execute_command(*args)
+            else:
+                # execute_command, not pipe.evalsha: redis-py's cluster pipeline blocks the evalsha
+                # method but routes an EVALSHA command by its keys' slot (a room's keys share one).
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             positions.append(n)
             n += 1
         replies = await pipe.execute(raise_on_error=False)
@@ -146,7 +163,7 @@ class ScriptBatcher:
         for script, keys, args, _, before in batch:
             packed += [pack_command(command) for command in before]
             positions.append(len(packed))
-            packed.append(pipe.pack_script(script.sha, keys, args))
+            packed.append(pack_command(args) if script is None else pipe.pack_script(script.sha, keys, args))
         replies = await pipe.execute(packed)
         return [replies[i] for i in positions]
 

@@ -271,8 +271,7 @@ class Gateway:
         hub.join(conn, after_seq)
         self._metrics.connections += 1
         self._metrics.connections_total += 1
-        with contextlib.suppress(RedisError):
-            await self._store.note_viewer(room, viewer_key)
+        self._store.note_viewer(room, viewer_key)
         guard = FloodGuard(
             self._settings.frames_per_s, self._settings.frames_burst, self._settings.flood_strikes
         )

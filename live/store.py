@@ -402,9 +402,8 @@ class RoomStore:
         """What ``hello`` carries. ``role`` is the user's role in this room: a mod is recorded."""
         k = self.keys(room)
         reply = check(
-            await self.scripts.snapshot(
-                keys=k.snapshot_keys(),
-                args=[user, now_ms() if now is None else now, role],
+            await self.batcher.call(
+                self.scripts.snapshot, k.snapshot_keys(), [user, now_ms() if now is None else now, role]
             )
         )
         flat = reply[1]
@@ -437,11 +436,12 @@ class RoomStore:
         if not host:
             return 0, False
         key = host_followers(self.settings.key_prefix, host)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(key)
-        pipe.zscore(key, user or "-")  # "-" is no user id: the pipeline keeps one shape
-        count, score = await pipe.execute()
-        return int(count), bool(user) and score is not None
+        if not user:
+            return int(await self.batcher.command("ZCARD", key)), False
+        count, score = await asyncio.gather(
+            self.batcher.command("ZCARD", key), self.batcher.command("ZSCORE", key, user)
+        )
+        return int(count), score is not None
 
     async def live_rooms(self, cursor: str | None = None, limit: int = 50) -> RoomsPage:
         """A page of live rooms in id order, after ``cursor`` (a room id), in two round trips.
@@ -605,8 +605,9 @@ class RoomStore:
         )
         return int(reply[0])
 
-    async def note_viewer(self, room: str, viewer: str) -> None:
-        await self.redis.pfadd(self.keys(room).unique_viewers, viewer)
+    def note_viewer(self, room: str, viewer: str) -> None:
+        """Count a unique viewer, sent with the next pipeline: a lost count is no lost data."""
+        self.batcher.send("PFADD", self.keys(room).unique_viewers, viewer)
 
     async def read_events(
         self, room: str, after_seq: int, upto_seq: int | None = None

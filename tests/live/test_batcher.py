@@ -72,3 +72,34 @@ async def test_a_failing_reload_answers_every_caller_with_the_error(
         await batcher.close()
         await client.aclose()
         admin.acl_deluser(user)
+
+
+@pytest.mark.parametrize("own_connection", [True, False], ids=["redis-pipe", "redis-py-pipeline"])
+async def test_plain_commands_ride_with_the_scripts_each_with_its_own_reply(
+    redis_proc: RedisProc, admin: redis.Redis, own_connection: bool
+) -> None:
+    client = connect(redis_proc.url)
+    batcher = ScriptBatcher(client, own_connection=own_connection)
+    script = client.register_script("return tonumber(ARGV[1]) + 1")
+    admin.delete("batcher:z", "batcher:s")
+    admin.zadd("batcher:z", {"a": 1, "b": 2})
+    admin.set("batcher:s", "text")
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.gather(
+                batcher.command("ZCARD", "batcher:z"),
+                batcher.call(script, ["k"], [41]),  # type: ignore[arg-type]
+                batcher.command("ZSCORE", "batcher:z", "b"),
+                batcher.command("ZCARD", "batcher:s"),  # WRONGTYPE: this caller's error alone
+                batcher.command("ZSCORE", "batcher:z", "nobody"),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        assert answers[:2] == [2, 42]
+        assert float(answers[2]) == 2  # type: ignore[arg-type]  # text from hiredis, a float from redis-py
+        assert isinstance(answers[3], redis.ResponseError) and "WRONGTYPE" in str(answers[3])
+        assert answers[4] is None
+    finally:
+        await batcher.close()
+        await client.aclose()
