@@ -169,6 +169,7 @@ def run_tick(redis_url: str, tick_ms: int, args: argparse.Namespace) -> None:
         httpx.post(f"{server.url}/api/rooms/{ROOM}/start", headers=headers)
         for n in [int(x) for x in args.viewers.split(",")]:
             rss0 = sum(rss_bytes(p) for p in pids)
+            join_cpu0 = sum(cpu_seconds(p) for p in pids)
             pipes, procs = [], []
             per = n // args.procs
             joining = time.monotonic()
@@ -180,6 +181,7 @@ def run_tick(redis_url: str, tick_ms: int, args: argparse.Namespace) -> None:
                 procs.append(proc)
             connected = sum(pipe.recv()[1] for pipe in pipes)
             join_s = time.monotonic() - joining
+            join_us = (sum(cpu_seconds(p) for p in pids) - join_cpu0) / max(1, connected) * 1e6
             time.sleep(1.0)
             per_viewer_kb = (sum(rss_bytes(p) for p in pids) - rss0) / max(1, connected) / 1024
             for rate in [int(x) for x in args.rates.split(",")]:
@@ -214,6 +216,7 @@ def run_tick(redis_url: str, tick_ms: int, args: argparse.Namespace) -> None:
                     f"{sum(r['missing_in_sample'] for r in reports):>5}",
                     f"{sum(r['closed'] for r in reports):>6}",
                     f"{join_s:>6.1f}",
+                    f"{join_us:>7.0f}",
                     f"{per_viewer_kb:>7.1f}",
                 ]
                 print(" ".join(row), flush=True)
@@ -245,13 +248,13 @@ def main() -> None:
             f"machine: {os.cpu_count()} cores; server workers {args.workers}; permessage-deflate off; "
             f"uvicorn websockets-sansio, pre-built frames; {args.duration:.0f} s per row; "
             "deliv/CPU-s = deliveries per server CPU-second; join s = all viewers connected; "
-            "KB/viewer = server RSS growth per idle viewer"
+            "µs/join = server CPU per join; KB/viewer = server RSS growth per idle viewer"
         )
         print(
             f"{'tick':>5} {'viewers':>8} {'posts/s':>8} {'sent':>6} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'max ms':>8} "
             f"{'deliv/s':>10} {'frames/s':>9} {'srv CPU%':>8} {'deliv/CPU-s':>12} {'lost':>5} {'closed':>6} "
-            f"{'join s':>6} {'KB/vwr':>7}"
+            f"{'join s':>6} {'µs/join':>7} {'KB/vwr':>7}"
         )
         for tick_ms in [int(x) for x in args.tick_ms.split(",")]:
             run_tick(redis.url, tick_ms, args)

@@ -29,6 +29,7 @@ from live.closecodes_js import closecodes_js
 from live.drops import DropStore
 from live.drops_api import DropsApi
 from live.gateway import Gateway, KeepRawSend
+from live.heap import FrozenHeap, run_frozen_heap
 from live.hls_files import HlsFiles
 from live.hub import HubRegistry
 from live.me import MeChannel
@@ -124,6 +125,9 @@ def create_app(settings: Settings) -> Starlette:
         recordings = Recordings(store, settings, video)
     metrics.gauges["live_hubs"] = lambda: len(hubs)
     deliveries = Deliveries(redis, settings)
+    heap = FrozenHeap()
+    metrics.gauges["live_gc_frozen_objects"] = lambda: heap.frozen
+    metrics.gauges["live_gc_thaws"] = lambda: heap.thaws
     if video is not None:
         metrics.gauges["live_video_publishers"] = lambda: video.stats().get("publishers", 0)
         metrics.gauges["live_video_viewers"] = lambda: video.stats().get("viewers", 0)
@@ -140,6 +144,11 @@ def create_app(settings: Settings) -> Starlette:
         me_subscriber = asyncio.create_task(me.run(), name="me-subscriber")
         leases = asyncio.create_task(presence.run(), name="video-presence") if presence else None
         recorder = asyncio.create_task(recordings.run(), name="recordings") if recordings else None
+        heap_task = (
+            asyncio.create_task(run_frozen_heap(heap, settings.gc_freeze_s), name="frozen-heap")
+            if settings.gc_freeze_s > 0
+            else None
+        )
         try:
             yield
         finally:
@@ -149,6 +158,8 @@ def create_app(settings: Settings) -> Starlette:
                 await cancel_and_wait(hooks)
                 await deliverer.aclose()
             await cancel_and_wait(order_timers)
+            if heap_task is not None:
+                await cancel_and_wait(heap_task)
             await cancel_and_wait(me_subscriber)
             await hubs.close()
             if leases is not None and presence is not None:

@@ -92,9 +92,16 @@ class KeepRawSend:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "websocket":
-            scope[RAW_SEND_KEY] = send
-        await self.app(scope, receive, send)
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        scope[RAW_SEND_KEY] = send
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            # The protocol holds the scope and the scope its send: a reference cycle that only
+            # a full garbage collection would free (live/heap.py).
+            del scope[RAW_SEND_KEY]
 
 
 def parse_since(raw: str | None) -> int | None:

@@ -87,12 +87,23 @@ class LiveHttpProtocol(HttpToolsProtocol):
         deadline = self._header_deadline_s
         self._cancel_header_deadline()
         lease, self._lease = self._lease, None
-        super().handle_websocket_upgrade()
-        protocol = self.transport.get_protocol()
-        if isinstance(protocol, LiveWebSocketProtocol):
-            protocol.adopt(lease, deadline)
-        elif lease is not None:
-            lease.release()  # a socket we cannot follow past the upgrade must not keep its place
+        protocol = self.ws_protocol_class(  # type: ignore[call-arg, misc]
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        if not isinstance(protocol, LiveWebSocketProtocol):
+            if lease is not None:
+                lease.release()  # a socket we cannot follow past the upgrade must not keep its place
+            super().handle_websocket_upgrade()
+            return
+        # uvicorn's own, except that the parsed request is handed over, not its bytes again.
+        self.connections.discard(self)
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.open_parsed(self.scope["method"], self.url, self.scope["headers"])
+        protocol.adopt(lease, deadline)
+        # As uvicorn's connection_lost does, which this protocol will not hear now: the parser
+        # holds this protocol's methods, a cycle only a full garbage collection would free.
+        self.parser = None  # type: ignore[assignment]
 
     def _arm_header_deadline(self) -> None:
         timeout = self.limits.handshake_timeout_s

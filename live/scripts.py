@@ -59,7 +59,10 @@ def check(reply: Any) -> list[Any]:
         err = error_from_code(reply[1], reply[2], retry if retry >= 0 else None)
         if isinstance(err, TooLow) and len(reply) > 4:
             err.min_cents = int(reply[4])  # _lib.lua too_low
-        raise err
+        try:
+            raise err
+        finally:
+            del err  # else this frame, in the error's traceback, holds the error: a cycle
     if not isinstance(reply, list):
         raise RoomError(f"unexpected script reply {reply!r}")
     return reply

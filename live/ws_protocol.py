@@ -13,6 +13,8 @@ What it adds to ``WebSocketsSansIOProtocol``:
 - invalid UTF-8 is logged as one line at most every 10 s, not a traceback per frame;
 - every close this side starts is followed by an abort if the socket has not gone within a
   grace period: ``transport.close()`` waits for unsent bytes, forever if the peer never reads;
+- the opening handshake starts from the request the HTTP protocol already parsed
+  (``open_parsed``, ``live.ws_request``), not from bytes written back out and parsed again;
 - pre-built frames (``live.wsframe``) go straight to the transport (``write_frame``): the hub
   builds a room's frame once and every viewer's socket gets the same bytes, where uvicorn's ASGI
   send would frame the message again per socket and cost twice the time (docs/benchmarks.md).
@@ -22,15 +24,17 @@ from __future__ import annotations
 
 import logging
 from asyncio import TimerHandle
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 
 from live import closecodes
 from live.admission import Lease, TransportLimits
 from live.log_throttle import LogThrottle
 from live.wire import WireGuard
+from live.ws_request import Refusal, opening_request
 
 log = logging.getLogger("live.ws")
 
@@ -71,6 +75,24 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
             self._arm_handshake_deadline(handshake_deadline_s)
         if self.disconnected and lease is not None:
             lease.release()
+
+    def open_parsed(self, method: str, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Start the opening handshake with a request uvicorn's HTTP parser has parsed.
+
+        In place of ``data_received`` of the request's bytes: websockets' parser is moved past
+        the request to the frames, and the request is accepted or refused as websockets would.
+        """
+        request = opening_request(method, target, headers)
+        if isinstance(request, Refusal):
+            self.handshake_complete = True
+            self.close_sent = True
+            text = f"Failed to open a WebSocket connection: {request.reason}.\n"
+            self.transport.write(self.conn.reject(request.status, text).serialize())
+            self.transport.close()
+            return
+        self.conn.parser = Protocol.parse(self.conn)
+        next(self.conn.parser)  # start the generator: it waits for the first frame's bytes
+        self.handle_connect(request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         for timer in (self._handshake_timer, self._abort_timer):
@@ -142,7 +164,6 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return  # cut off: what is still in flight is not worth parsing
-        # The first call carries the HTTP request that the HTTP protocol replays; frames follow.
         if self.handshake_initiated and not self._wire.admit(data, self.loop.time()):
             self._cut_off(closecodes.POLICY_FLOOD, "too many frames")
             return
