@@ -20,7 +20,7 @@ from live.http_protocol import LiveHttpProtocol
 from live.server import build_server
 from live.settings import DEV_SECRET, Settings
 from live.ws_protocol import LiveWebSocketProtocol
-from tests.support import new_prefix, test_token, unique_room
+from tests.support import ServerProc, new_prefix, test_token, unique_room
 
 
 class Cycle:
@@ -142,3 +142,17 @@ async def test_closed_viewers_are_freed_by_reference_counting_alone(redis_url: s
         server.should_exit = True
         await serving
         sock.close()
+
+
+async def test_a_server_freezes_its_heap_and_says_so_in_its_metrics(shared_server: ServerProc) -> None:
+    def gauge(text: str, name: str) -> int:
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+    async with httpx.AsyncClient(base_url=shared_server.url) as http:
+        for _ in range(100):  # the first tick, a second after start, thaws once and freezes
+            text = (await http.get("/metrics")).text
+            if gauge(text, "live_gc_thaws") >= 1:
+                break
+            await asyncio.sleep(0.1)
+    assert gauge(text, "live_gc_thaws") >= 1
+    assert gauge(text, "live_gc_frozen_objects") > 10_000  # the whole heap of a started server
