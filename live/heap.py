@@ -24,17 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
-from dataclasses import dataclass
 
 NEVER = 1 << 30  # gen-1 collections before an automatic full one
-
-
-@dataclass(slots=True)
-class Thaw:
-    frozen: int  # objects frozen before it
-    kept: int  # objects frozen after it
-    seconds: float
 
 
 class FrozenHeap:
@@ -57,26 +48,23 @@ class FrozenHeap:
         """Objects frozen at the last thaw and since: an upper bound of those frozen now."""
         return self._baseline + self._added
 
-    def tick(self) -> Thaw | None:
-        """Freeze the survivors of a young collection; thaw once as many again were frozen."""
+    def tick(self) -> None:
+        """Freeze the survivors of a young collection; thaw once ``growth`` times what the last
+        thaw kept was frozen since."""
         gc.collect(1)  # what survives is in the oldest generation, which held nothing unfrozen
         self._added += len(gc.get_objects(generation=2))
         gc.freeze()
-        if self._added <= self._baseline * self._growth:
-            return None
-        return self.thaw()
+        if self._added > self._baseline * self._growth:
+            self.thaw()
 
-    def thaw(self) -> Thaw:
+    def thaw(self) -> None:
         """One full collection of everything, frozen or not; what survives is frozen again."""
-        started = time.perf_counter()
-        frozen = gc.get_freeze_count()
         gc.unfreeze()
         gc.collect()
         gc.freeze()
         self._baseline = gc.get_freeze_count()
         self._added = 0
         self.thaws += 1
-        return Thaw(frozen, self._baseline, time.perf_counter() - started)
 
     def release(self) -> None:
         """Hand every object back to the collector, as at the start."""

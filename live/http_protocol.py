@@ -87,15 +87,14 @@ class LiveHttpProtocol(HttpToolsProtocol):
         deadline = self._header_deadline_s
         self._cancel_header_deadline()
         lease, self._lease = self._lease, None
-        protocol = self.ws_protocol_class(  # type: ignore[call-arg, misc]
-            config=self.config, server_state=self.server_state, app_state=self.app_state
-        )
-        if not isinstance(protocol, LiveWebSocketProtocol):
+        ws_class = self.ws_protocol_class
+        if not (isinstance(ws_class, type) and issubclass(ws_class, LiveWebSocketProtocol)):
             if lease is not None:
                 lease.release()  # a socket we cannot follow past the upgrade must not keep its place
             super().handle_websocket_upgrade()
             return
         # uvicorn's own, except that the parsed request is handed over, not its bytes again.
+        protocol = ws_class(config=self.config, server_state=self.server_state, app_state=self.app_state)
         self.connections.discard(self)
         protocol.connection_made(self.transport)
         self.transport.set_protocol(protocol)

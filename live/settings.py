@@ -51,7 +51,8 @@ class Settings:
     history_keep: int = 2000  # durable events kept per room for resume; at least 1000 (contract)
     recent_chat: int = 50  # chat lines in hello; 0 = none
     # How often the survivors of a young garbage collection are frozen out of the collector's
-    # sight, with a full collection once they have doubled (live/heap.py); 0 = CPython's own.
+    # sight, with a full collection only once three times what the last one kept was frozen since
+    # (live/heap.py); 0 = CPython's own collector.
     gc_freeze_s: float = 1.0
     hub_idle_ms: int = (
         5000  # a hub with no local viewers lingers this long before stopping; 0 = stops at once
