@@ -45,7 +45,8 @@ class Settings:
     # tick_ms when there are more viewers than that allows (5,000 viewers -> 125 ms). 0 = no cap.
     sends_per_s: int = 40_000
     # How often viewers/likes/stock/progress are refreshed; at least 1. Longer past 2,500 viewers
-    # on a process, so these figures take at most a quarter of sends_per_s (10,000 -> 1 s).
+    # on a process, so these figures take at most a quarter of sends_per_s (10,000 -> 1 s); a
+    # viewer count with nothing else to ride along with waits up to a sixteenth (10,000 -> 4 s).
     ephemeral_ms: int = 250
     outbox_max_bytes: int = 1 << 20  # a viewer further behind is disconnected (4008); 0 = no bound
     history_keep: int = 2000  # durable events kept per room for resume; at least 1000 (contract)

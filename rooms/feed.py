@@ -119,6 +119,7 @@ class RoomFeed(Generic[M]):
         self._ahead: dict[M, tuple[int, str | None]] = {}  # -> (its own position, user id)
         self._joins: dict[M, _Join] = {}
         self._slots: dict[str, tuple[Any, str]] = {}  # kind -> (value, encoded event), not sent yet
+        self._lazy_due: dict[str, int] = {}  # kind of a lazy slot -> ms from which it goes out alone
         self._sent: dict[str, Any] = {}  # kind -> the value last flushed
 
     def __len__(self) -> int:
@@ -136,7 +137,12 @@ class RoomFeed(Generic[M]):
 
     @property
     def has_output(self) -> bool:
-        return bool(self._batch or self._slots)
+        """Something a flush would send now, lazy values that are not due aside."""
+        return bool(self._batch) or len(self._slots) > len(self._lazy_due)
+
+    def output_due(self, now_ms: int) -> bool:
+        """``has_output``, or a lazy value has waited until its due time."""
+        return self.has_output or any(due <= now_ms for due in self._lazy_due.values())
 
     def start(self, seq: int) -> None:
         """The room's current seq is known: stream entries after it follow."""
@@ -268,19 +274,27 @@ class RoomFeed(Generic[M]):
             self._batch.append(entry)
         return closes
 
-    def offer(self, kind: str, value: Any, event: object) -> None:
+    def offer(self, kind: str, value: Any, event: object, due_ms: int | None = None) -> None:
         """The latest value of an ephemeral kind (viewers, likes, stock, progress).
 
         One slot per kind: a newer value supersedes one not flushed yet, and a value equal to
-        what members were last given is not sent again.
+        what members were last given is not sent again. With ``due_ms`` the value is lazy: it
+        rides along with anything else flushed, and makes a frame of its own only from
+        ``due_ms`` on (the earliest due of the values it supersedes, so a value that keeps
+        changing still goes out).
         """
         pending = self._slots.get(kind)
         if pending is not None and pending[0] == value:
             return
         if self._sent.get(kind, _NEVER) == value:
             self._slots.pop(kind, None)  # back to what members already have
+            self._lazy_due.pop(kind, None)
             return
         self._slots[kind] = (value, events.encode_event(event).decode())
+        if due_ms is None:
+            self._lazy_due.pop(kind, None)
+        else:
+            self._lazy_due[kind] = min(due_ms, self._lazy_due.get(kind, due_ms))
 
     # Flushing
 
@@ -288,11 +302,14 @@ class RoomFeed(Generic[M]):
         """Everything taken in since the last flush, as one shared frame plus the exceptions:
         members that are ahead get their own frame, members of a banned user get the frame up to
         their ban and are closed."""
+        if not self.output_due(now_ms):
+            return []
         batch, self._batch = self._batch, []
         ephemeral = [encoded for _, encoded in self._slots.values()]
         for kind, (value, _) in self._slots.items():
             self._sent[kind] = value
         self._slots.clear()
+        self._lazy_due.clear()
         if not batch and not ephemeral:
             return []
         before = self.seq

@@ -12,7 +12,7 @@ import pytest
 from live import closecodes
 from live.auth import Identity, Role
 from live.connection import Connection
-from live.hub import HubRegistry, effective_tick_ms, ephemeral_interval_ms
+from live.hub import HubRegistry, effective_tick_ms, ephemeral_interval_ms, viewer_count_wait_ms
 from live.metrics import Metrics
 from live.redis_client import connect
 from live.settings import Settings
@@ -38,6 +38,13 @@ def test_figures_take_at_most_a_quarter_of_the_send_budget() -> None:
     assert ephemeral_interval_ms(250, 2500, 40_000) == 250
     assert ephemeral_interval_ms(250, 10_000, 40_000) == 1000
     assert ephemeral_interval_ms(250, 10_000, 0) == 250
+
+
+def test_a_viewer_count_alone_takes_at_most_a_sixteenth_of_the_send_budget() -> None:
+    assert viewer_count_wait_ms(250, 300, 40_000) == 250  # a small room: every poll
+    assert viewer_count_wait_ms(250, 1000, 40_000) == 400
+    assert viewer_count_wait_ms(250, 10_000, 40_000) == 4000
+    assert viewer_count_wait_ms(250, 10_000, 0) == 250
 
 
 def test_a_slow_flush_stretches_the_tick() -> None:

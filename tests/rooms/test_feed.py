@@ -295,6 +295,30 @@ def test_ephemeral_values_keep_only_the_latest_and_only_when_changed() -> None:
     assert given(feed.flush(NOW))["a"] == [{"t": "progress", "pin": "p1", "count": 7, "next_at": 10}]
 
 
+def test_a_lazy_value_waits_for_company_or_its_due_time() -> None:
+    feed = running(10)
+    feed.join("a", 10, None)
+    feed.offer("viewers", 3, events.Viewers(3), due_ms=NOW + 1000)
+    assert not feed.has_output and not feed.output_due(NOW + 999)
+    assert feed.flush(NOW) == []  # not due, nothing else: kept, not sent
+    feed.offer("viewers", 4, events.Viewers(4), due_ms=NOW + 5000)  # keeps the earlier due
+    assert feed.output_due(NOW + 1000)
+    assert given(feed.flush(NOW + 1000))["a"] == [{"t": "viewers", "n": 4}]
+    # Rides along with an eager figure at once, however far its own due time is.
+    feed.offer("viewers", 5, events.Viewers(5), due_ms=NOW + 9000)
+    feed.offer("likes", 7, events.Likes(7))
+    assert feed.has_output
+    assert given(feed.flush(NOW + 1001))["a"] == [{"t": "viewers", "n": 5}, {"t": "likes", "total": 7}]
+    # And with durable events.
+    feed.offer("viewers", 6, events.Viewers(6), due_ms=NOW + 9000)
+    feed.receive([entry(11)])
+    assert [e["t"] for e in given(feed.flush(NOW + 1002))["a"]] == ["chat", "viewers"]
+    # Back to what members have: nothing is owed, however long one waits.
+    feed.offer("viewers", 7, events.Viewers(7), due_ms=NOW + 2000)
+    feed.offer("viewers", 6, events.Viewers(6), due_ms=NOW + 2000)
+    assert not feed.output_due(NOW + 10_000) and feed.flush(NOW + 10_000) == []
+
+
 def test_ephemeral_values_ride_along_with_durable_events() -> None:
     feed = running(10)
     feed.join("a", 10, None)
