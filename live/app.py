@@ -28,7 +28,7 @@ from live.cancellation import cancel_and_wait
 from live.closecodes_js import closecodes_js
 from live.drops import DropStore
 from live.drops_api import DropsApi
-from live.gateway import Gateway, KeepRawSend
+from live.gateway import Gateway, KeepRawSend, RoomSocketShortcut
 from live.heap import FrozenHeap, run_frozen_heap
 from live.hls_files import HlsFiles
 from live.hub import HubRegistry
@@ -229,7 +229,9 @@ def create_app(settings: Settings) -> Starlette:
         # Without --dev the path does not exist (404), as any unknown one.
         *([Route("/api/dev/token", api.dev_token, methods=["POST"])] if settings.dev else []),
         WebSocketRoute("/ws/me", me.endpoint),  # before /ws/{room}: "me" is a well-formed room id
-        WebSocketRoute("/ws/{room}", gateway.endpoint),
+        WebSocketRoute(
+            "/ws/{room}", gateway.endpoint
+        ),  # reached past RoomSocketShortcut only under a root path
         Route("/", page("index.html")),
         Route("/watch/{room}", page("watch.html")),
         Route("/host/{room}", page("host.html")),
@@ -261,7 +263,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(KeepRawSend)],
+        middleware=[Middleware(KeepRawSend), Middleware(RoomSocketShortcut, endpoint=gateway.endpoint)],
     )
     app.state.settings = settings
     app.state.store = store

@@ -104,6 +104,42 @@ class KeepRawSend:
             del scope[RAW_SEND_KEY]
 
 
+class RoomSocketShortcut:
+    """Pure ASGI middleware: ``/ws/{room}`` sockets straight to the gateway, past Starlette's router.
+
+    A join storm pays for every layer a socket passes: the exception middleware and its wrapper,
+    the router trying each route, the route's session wrapper were a twentieth of a join's CPU
+    (docs/benchmarks.md). None of them does anything for these sockets: the gateway raises no
+    HTTP or WebSocket exceptions, and an error it does raise reaches uvicorn either way. Other
+    paths, ``/ws/me`` and any app under a root path go through the router as before.
+    """
+
+    def __init__(self, app: Any, endpoint: Callable[[WebSocket], Awaitable[None]]) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        room = _room_socket_path(scope)
+        if room is None:
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = {"room": room}
+        await self.endpoint(WebSocket(scope, receive, send))
+
+
+def _room_socket_path(scope: Mapping[str, Any]) -> str | None:
+    """The room of a ``/ws/{room}`` socket as Starlette's route would match it; None for others."""
+    if scope["type"] != "websocket" or scope.get("root_path"):
+        return None
+    path: str = scope["path"]
+    if not path.startswith("/ws/"):
+        return None
+    room = path[4:]
+    if not room or "/" in room or room == "me":
+        return None
+    return room
+
+
 def parse_since(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -285,9 +321,9 @@ class Gateway:
         close_code = closecodes.NORMAL
         # The reader is a task of its own so that a writer-side close (ban, too slow) can end it.
         reader = asyncio.create_task(self._read_loop(websocket, conn, hub, guard))
-        done = asyncio.create_task(conn.done.wait())
         try:
-            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
+            ends: list[asyncio.Future[Any]] = [reader, conn.done]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             if reader.done():
                 close_code = reader.result()
             else:
@@ -295,7 +331,6 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
         finally:
-            done.cancel()
             hub.leave(conn)
             self._metrics.connections -= 1
             if conn.close_code is not None:
