@@ -26,7 +26,9 @@ import logging
 from asyncio import TimerHandle
 from collections.abc import Iterable
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
+from uvicorn.protocols.utils import ClientDisconnected, get_client_addr, get_path_with_query_string
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import Protocol, State
 
@@ -34,6 +36,7 @@ from live import closecodes
 from live.admission import Lease, TransportLimits
 from live.log_throttle import LogThrottle
 from live.wire import WireGuard
+from live.ws_handshake import QuickOpening, quick_opening, switching_protocols
 from live.ws_request import Refusal, opening_request
 
 log = logging.getLogger("live.ws")
@@ -60,17 +63,19 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         self._lease: Lease | None = None
         self._handshake_timer: TimerHandle | None = None
         self._abort_timer: TimerHandle | None = None
+        self._quick_accept: str | None = None  # Sec-WebSocket-Accept of a quick opening, until accepted
 
     # Life cycle
 
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        if self.limits.handshake_timeout_s > 0:
-            self._arm_handshake_deadline(self.loop.time() + self.limits.handshake_timeout_s)
-
     def adopt(self, lease: Lease | None, handshake_deadline_s: float | None) -> None:
-        """Take over the HTTP connection's lease and handshake deadline after the upgrade."""
+        """Take over the HTTP connection's lease and handshake deadline after the upgrade.
+
+        The deadline is armed here, not in ``connection_made``: every socket of this class comes
+        from ``LiveHttpProtocol``'s upgrade, and one timer per join is cheaper than two."""
         self._lease = lease
+        timeout = self.limits.handshake_timeout_s
+        if handshake_deadline_s is None and timeout > 0:
+            handshake_deadline_s = self.loop.time() + timeout
         if handshake_deadline_s is not None:
             self._arm_handshake_deadline(handshake_deadline_s)
         if self.disconnected and lease is not None:
@@ -82,6 +87,15 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         In place of ``data_received`` of the request's bytes: websockets' parser is moved past
         the request to the frames, and the request is accepted or refused as websockets would.
         """
+        headers = list(headers)
+        quick = None if self.conn.available_extensions else quick_opening(method, target, headers)
+        if quick is None:
+            self.open_through_websockets(method, target, headers)
+        else:
+            self._open_quick(quick, target, headers)
+
+    def open_through_websockets(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """``open_parsed`` for any opening ``live.ws_handshake`` does not answer itself."""
         request = opening_request(method, target, headers)
         if isinstance(request, Refusal):
             self.handshake_complete = True
@@ -93,6 +107,63 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.parser = Protocol.parse(self.conn)
         next(self.conn.parser)  # start the generator: it waits for the first frame's bytes
         self.handle_connect(request)
+
+    def _open_quick(self, quick: QuickOpening, target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """``handle_connect`` for the common opening (``live.ws_handshake``): the same scope, the
+        same state, without websockets' request and response objects."""
+        self.conn.parser = Protocol.parse(self.conn)
+        next(self.conn.parser)
+        self.conn.accept_called = True
+        self.conn.origin = quick.origin  # type: ignore[assignment]
+        self._quick_accept = quick.accept
+        self.handshake_initiated = True
+        raw_path, _, query_string = target.partition(b"?")
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": self.scheme,
+            "server": self.server,
+            "client": self.client,
+            "root_path": self.root_path,
+            "path": self.root_path + unquote(raw_path.decode("ascii")),
+            "raw_path": self.root_path.encode("ascii") + raw_path,
+            "query_string": query_string,
+            "headers": headers,
+            "subprotocols": [],
+            "state": self.app_state.copy(),
+            "extensions": {"websocket.http.response": {}},
+        }
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
+
+    async def send(self, message: Any) -> None:
+        accept = self._quick_accept
+        if accept is None or message["type"] != "websocket.accept":
+            await super().send(message)
+            return
+        # uvicorn's accept, for an opening made by _open_quick (it has no websockets response).
+        self._quick_accept = None
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        if self.handshake_complete or self.initial_response is not None:
+            await super().send(message)  # uvicorn's answer to an accept out of turn
+            return
+        if self.logger.isEnabledFor(logging.INFO):
+            client, path = get_client_addr(self.scope), get_path_with_query_string(self.scope)
+            self.logger.info('%s - "WebSocket %s" [accepted]', client, path)
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self.conn.state = State.OPEN
+            self.conn.logger.info("connection open")  # as websockets' send_response logs it
+            response = switching_protocols(
+                accept, self.default_headers, message.get("headers", ()), message.get("subprotocol")
+            )
+            self.transport.write(response)
+            self.start_keepalive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         for timer in (self._handshake_timer, self._abort_timer):
@@ -254,8 +325,6 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.abort()
 
     def _arm_handshake_deadline(self, deadline_s: float) -> None:
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
         self._handshake_timer = self.loop.call_at(deadline_s, self._handshake_expired)
 
     def _handshake_expired(self) -> None:
