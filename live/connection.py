@@ -1,4 +1,4 @@
-"""One viewer's connection: an outbox bounded in bytes and its own writer task.
+"""One viewer's connection: an outbox bounded in bytes and, once it is needed, its own writer task.
 
 The hub only appends to outboxes and never awaits a viewer, so one stalled viewer
 cannot slow the room; a viewer further behind than ``outbox_max_bytes`` is closed
@@ -9,8 +9,10 @@ wrote by itself, such as pongs).
 On our own server (``live.ws_protocol``) a connection writes pre-built frames
 (``live.wsframe``) to a ``FrameSink``: at once, without the writer task, when the
 socket is open, drains and nothing is queued before it; into the outbox otherwise, for
-the writer to hand over once the transport has drained. Any other ASGI server gets
-text through ``send_text`` from the writer task.
+the writer to hand over once the transport has drained. The writer task is started by the
+first frame that has to wait (or a close): most viewers never need one, and a join storm
+does not pay for a task per viewer. Any other ASGI server gets text through ``send_text``
+from the writer task.
 """
 
 from __future__ import annotations
@@ -69,14 +71,21 @@ class Connection:
         self._started = False  # writes wait for start(): the socket is accepted then
         self.closed = False
         self.close_code: int | None = None
-        self.done = asyncio.Event()
+        # Resolved once the connection is closed or cut off (a future, so waiting on it takes no task).
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """The socket is accepted: what was queued goes out, at once where the socket takes it."""
         self._started = True
-        self._writer = asyncio.create_task(self._run_writer(), name=f"writer:{self.room}")
-        if self._outbox:
-            self._wake.set()
+        sink, outbox = self._sink, self._outbox
+        if sink is not None and outbox and sink.frame_ready() and self._close_after is None:
+            wire = b"".join(item for item, _ in outbox)  # type: ignore[misc]  # a sink's outbox holds bytes
+            outbox.clear()
+            self._outbox_bytes = 0
+            self._write_now(wire)
+        elif outbox or self._close_after is not None:
+            self._wake_writer()
 
     @property
     def user_id(self) -> str | None:
@@ -97,13 +106,7 @@ class Connection:
             if wire is None:
                 wire = text_frame(frame.encode())
             if self._started and not self._outbox and sink.frame_ready():
-                if not sink.write_frame(wire):
-                    self._abort(closecodes.ABNORMAL)
-                    return False
-                # A writable transport takes any frame, however big, and whatever pongs sit before it.
-                if self._max_bytes and sink.write_buffer_size() > self._max_bytes:
-                    self._abort(closecodes.TOO_SLOW)
-                return True
+                return self._write_now(wire)
             item, size = wire, len(wire)
         else:
             item = frame
@@ -115,8 +118,24 @@ class Connection:
         if self._max_bytes and self._outbox_bytes + buffered > self._max_bytes:
             self._abort(closecodes.TOO_SLOW)
             return False
-        self._wake.set()
+        self._wake_writer()
         return False
+
+    def _write_now(self, wire: bytes) -> bool:
+        """Hand frames to a sink that is ready for them; False if that cut the viewer off."""
+        assert self._sink is not None
+        if not self._sink.write_frame(wire):
+            self._abort(closecodes.ABNORMAL)
+            return False
+        # A writable transport takes any frame, however big, and whatever pongs sit before it.
+        if self._max_bytes and self._sink.write_buffer_size() > self._max_bytes:
+            self._abort(closecodes.TOO_SLOW)
+        return True
+
+    def _wake_writer(self) -> None:
+        self._wake.set()
+        if self._writer is None and self._started:
+            self._writer = asyncio.create_task(self._run_writer(), name=f"writer:{self.room}")
 
     def _abort(self, code: int) -> None:
         """Drop the viewer now: its writer may be stuck on a socket that no longer drains."""
@@ -126,25 +145,30 @@ class Connection:
         self.close_code = code
         if self._writer is not None:
             self._writer.cancel()
-        self.done.set()
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close once what is already queued has been written."""
         if self._close_after is None and not self.closed:
             self._close_after = (code, reason)
-            self._wake.set()
+            self._wake_writer()
 
     async def stop(self, timeout_s: float = 2.0) -> None:
         """Flush what is queued (bounded in time), then stop the writer."""
-        if self._writer is None:
+        if not self._started:
             return
-        if not self._writer.done():
-            self.close_soon(self.close_code or closecodes.NORMAL, "")
+        if not self.done.done():
+            self.close_soon(self.close_code or closecodes.NORMAL, "")  # the writer closes, once flushed
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.done.wait()), timeout_s)
+                await asyncio.wait_for(asyncio.shield(self.done), timeout_s)
+        if self._writer is not None:
             self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._writer
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
 
     async def _run_writer(self) -> None:
         drain = self._drain_to_sink if self._sink is not None else self._drain_as_text
@@ -164,7 +188,7 @@ class Connection:
             return
         finally:
             self.closed = True
-            self.done.set()
+            self._finish()
 
     async def _drain_to_sink(self) -> bool:
         """Hand queued frames to the transport whenever it has drained, many per write."""

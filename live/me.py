@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket
@@ -233,7 +234,6 @@ class MeChannel:
         """Open the socket and serve it until it closes."""
         close_code = closecodes.NORMAL
         reader: asyncio.Task[int] | None = None
-        done: asyncio.Task[bool] | None = None
         try:
             await websocket.accept()
             conn.start()
@@ -242,18 +242,17 @@ class MeChannel:
             )
             # The reader is a task of its own so that a writer-side close (too slow) can end it.
             reader = asyncio.create_task(self._read_loop(websocket, conn, guard))
-            done = asyncio.create_task(conn.done.wait())
-            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
+            ends: list[asyncio.Future[Any]] = [reader, conn.done]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             if reader.done():
                 close_code = reader.result()
         except Exception:
             close_code = closecodes.ABNORMAL  # the client went away during the handshake
         finally:
-            for task in (reader, done):
-                if task is not None and not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            if reader is not None and not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
             if conn.close_code is not None:
                 close_code = conn.close_code
             self._metrics.disconnect(close_code)

@@ -33,7 +33,7 @@ async def test_stalled_viewer_is_dropped_past_the_bound() -> None:
         conn.push("y" * 100)
     assert not conn.closed
     conn.push("z" * 200)  # 1,100 bytes queued behind the stuck send: past the bound
-    assert conn.closed and conn.close_code == closecodes.TOO_SLOW and conn.done.is_set()
+    assert conn.closed and conn.close_code == closecodes.TOO_SLOW and conn.done.done()
     await conn.stop()
     assert sent == []  # nothing more was written, and stop() did not hang on the stuck socket
 
@@ -136,10 +136,38 @@ async def test_nothing_is_written_directly_before_start() -> None:
     conn = _direct(1000, transport)
     assert conn.push("first") is False
     assert transport.written == []
+    assert conn.push("second") is False
+    assert transport.written == []
+    conn.start()  # the socket takes them: both at once, in one write
+    assert transport.written == [text_frame(b"first") + text_frame(b"second")]
+    assert conn.push("third") is True
+    assert transport.written[1:] == [text_frame(b"third")]
+
+
+async def test_frames_queued_before_start_wait_for_a_paused_socket_in_order() -> None:
+    transport = Transport()
+    transport.pause()
+    conn = _direct(1000, transport)
+    conn.push("first")
     conn.start()
     assert conn.push("second") is False  # behind "first", so queued too
+    await asyncio.sleep(0.01)
+    assert transport.written == []
+    transport.drain()
     await until("the writer to hand both over", lambda: transport.written)
     assert transport.written == [text_frame(b"first") + text_frame(b"second")]
+
+
+async def test_a_connection_that_never_has_to_wait_runs_no_task() -> None:
+    transport = Transport()
+    before = len(asyncio.all_tasks())
+    conn = _direct(1000, transport)
+    conn.push("hello")
+    conn.start()
+    conn.push("more")
+    assert len(asyncio.all_tasks()) == before
+    await conn.stop()  # closing takes a writer: it closes once what is queued is out
+    assert conn.closed and conn.done.done()
 
 
 async def test_bytes_the_transport_still_holds_count_against_the_bound() -> None:
@@ -190,4 +218,4 @@ async def test_a_socket_that_no_longer_takes_frames_ends_the_connection() -> Non
     conn.start()
     transport.taking = False
     assert conn.push("lost") is False
-    assert conn.closed and conn.close_code == closecodes.ABNORMAL and conn.done.is_set()
+    assert conn.closed and conn.close_code == closecodes.ABNORMAL and conn.done.done()
