@@ -51,19 +51,52 @@ def test_a_cycle_frozen_alive_is_freed_only_by_a_thaw(heap: FrozenHeap) -> None:
     assert gone() is None
 
 
-def test_a_thaw_comes_once_three_times_what_the_last_one_kept_was_frozen(heap: FrozenHeap) -> None:
+def thaw_finding_dead_cycles(heap: FrozenHeap) -> None:
+    """A thaw that finds many dead cycles among what was frozen since the last: patience is 1."""
     heap.tick()
-    kept = heap.frozen
-    held = []
+    cycles = [Cycle() for _ in range(1000)]
+    heap.tick()  # frozen alive
+    del cycles
+    heap.thaw()
+    assert heap.patience == 1
+
+
+CHUNK = 10_000  # live objects added before each tick
+
+
+def ticks_until_a_thaw(heap: FrozenHeap, held: list[object]) -> int:
+    """Tick, adding CHUNK live objects before each, until one thaws; what was added before it."""
+    thaws, kept = heap.thaws, heap.frozen
     while True:
         added = heap.frozen - kept
-        held.append([[] for _ in range(1000)])
+        held.append([[] for _ in range(CHUNK - 1)])
         heap.tick()
-        if heap.thaws > 1:
-            break
+        if heap.thaws > thaws:
+            return added
+
+
+def test_a_thaw_comes_once_three_times_what_the_last_one_kept_was_frozen(heap: FrozenHeap) -> None:
+    thaw_finding_dead_cycles(heap)
+    kept = heap.frozen
+    held: list[object] = []
+    added = ticks_until_a_thaw(heap, held)
     # It thawed at the first tick whose additions passed three times what the last thaw kept.
-    assert added <= 3 * kept < added + 1001 + 1000
+    assert added <= 3 * kept < added + 2 * CHUNK
     assert heap.frozen >= added  # what was added and is still alive stays frozen
+
+
+def test_a_thaw_that_finds_nothing_dead_makes_the_next_wait_longer(heap: FrozenHeap) -> None:
+    thaw_finding_dead_cycles(heap)
+    held: list[object] = []
+    ticks_until_a_thaw(heap, held)  # all it finds dead is what was frozen alive: nothing
+    assert heap.patience == 2
+    kept = heap.frozen
+    added = ticks_until_a_thaw(heap, held)
+    assert added <= 6 * kept < added + 2 * CHUNK
+    assert heap.patience == 4
+    heap.thaw()  # nothing dead again
+    assert heap.patience == 4  # MAX_PATIENCE
+    thaw_finding_dead_cycles(heap)  # dead cycles again: back to three times
 
 
 def test_release_hands_every_object_back(heap: FrozenHeap) -> None:
