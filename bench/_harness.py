@@ -8,10 +8,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from kit.crowd import RawViewer  # noqa: E402
+from kit.crowd import RawViewer, connect_loopback  # noqa: E402
 from kit.procs import LOAD_TEST_ENV, RedisProc, ServerProc  # noqa: E402
 from kit.tokens import SECRET  # noqa: E402
 
@@ -93,22 +94,24 @@ class RawClient(PassiveViewer):
         self.transport.write(header + b"\0\0\0\0" + payload)
 
 
-async def open_client(host: str, port: int, path: str, on_text: Callable[[bytes], None] | None) -> RawClient:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    _, proto = await loop.create_connection(lambda: RawClient(path, host, on_text, ready), host, port)
+async def open_client(
+    host: str, port: int, path: str, on_text: Callable[[bytes], None] | None, index: int = 0
+) -> RawClient:
+    """A RawClient of ``path``; ``index`` picks its loopback source address (kit.crowd)."""
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _, proto = await connect_loopback(lambda: RawClient(path, host, on_text, ready), host, port, index)
     await ready
-    return proto
+    return cast(RawClient, proto)
 
 
 async def open_passive(
-    host: str, port: int, path: str, on_text: Callable[[bytes], None] | None
+    host: str, port: int, path: str, on_text: Callable[[bytes], None] | None, index: int = 0
 ) -> PassiveViewer:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    _, proto = await loop.create_connection(lambda: PassiveViewer(path, host, on_text, ready), host, port)
+    """A PassiveViewer of ``path``; ``index`` picks its loopback source address (kit.crowd)."""
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _, proto = await connect_loopback(lambda: PassiveViewer(path, host, on_text, ready), host, port, index)
     await ready
-    return proto
+    return cast(PassiveViewer, proto)
 
 
 def percentile(values: list[float], q: float) -> float:

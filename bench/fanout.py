@@ -64,7 +64,7 @@ async def _viewers(host: str, port: int, count: int, first: int, conn: mp.connec
         async with sem:
             idx = first + i
             on_text = sampler(idx) if idx % SAMPLE_EVERY == 0 else None
-            viewers.append(await open_passive(host, port, f"/ws/{ROOM}", on_text))
+            viewers.append(await open_passive(host, port, f"/ws/{ROOM}", on_text, idx))
 
     await asyncio.gather(*(open_one(i) for i in range(count)))
     conn.send(("ready", len(viewers)))

@@ -113,7 +113,7 @@ async def _buyers(
     async def open_one(i: int) -> None:
         async with sem:
             path = f"/ws/{ROOM}?token={token(f'b{first + i}')}"
-            buyers.append(await open_client(host, int(port), path, on_text))
+            buyers.append(await open_client(host, int(port), path, on_text, first + i))
 
     await asyncio.gather(*(open_one(i) for i in range(count)))
     # Every process connected before anyone buys: the server's CPU is measured over buying alone.

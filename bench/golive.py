@@ -106,6 +106,7 @@ async def connect(servers: list[ServerProc], users: list[str], listener: Listene
                 server.port,
                 f"/ws/me?token={token(user)}",
                 lambda payload: listener.on_text(user, payload),
+                i,
             )
 
     return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(users))))
