@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+UNLIMITED = 1 << 62  # a frame count no chunk reaches
+
 
 class FrameScanner:
     """Finds frame boundaries in a client's byte stream (RFC 6455 §5.2), across chunk boundaries.
@@ -22,6 +24,10 @@ class FrameScanner:
     def __init__(self) -> None:
         self._skip = 0  # payload bytes of the current frame still to come
         self._head = b""  # the start of a header that a chunk boundary cut
+
+    @property
+    def at_frame_start(self) -> bool:
+        return not self._skip and not self._head
 
     def feed(self, data: bytes, limit: int) -> int:
         """The number of frames whose header completes in ``data``.
@@ -98,9 +104,17 @@ class WireGuard:
     def enabled(self) -> bool:
         return self._budget.per_s > 0
 
+    @property
+    def at_frame_start(self) -> bool:
+        """True if the next chunk begins with a frame's header (nothing of a frame is pending)."""
+        return self._scanner.at_frame_start
+
     def admit(self, chunk: bytes, now_s: float) -> bool:
-        """True if the frames in ``chunk`` fit the budget; False: cut the connection off."""
+        """True if the frames in ``chunk`` fit the budget; False: cut the connection off.
+
+        Without a budget the chunk is still scanned, for ``at_frame_start``."""
         if not self.enabled:
+            self._scanner.feed(chunk, UNLIMITED)
             return True
         allowed = self._budget.available(now_s)
         frames = self._scanner.feed(chunk, allowed)

@@ -15,6 +15,9 @@ What it adds to ``WebSocketsSansIOProtocol``:
   grace period: ``transport.close()`` waits for unsent bytes, forever if the peer never reads;
 - the opening handshake starts from the request the HTTP protocol already parsed
   (``open_parsed``, ``live.ws_request``), not from bytes written back out and parsed again;
+- the common opening (``live.ws_handshake``) and a client's chunks of whole small text frames
+  (``live.wsframe.client_text_frames``) are handled without websockets' request, response and
+  frame objects, with the same results; anything else goes through websockets;
 - pre-built frames (``live.wsframe``) go straight to the transport (``write_frame``): the hub
   builds a room's frame once and every viewer's socket gets the same bytes, where uvicorn's ASGI
   send would frame the message again per socket and cost twice the time (docs/benchmarks.md).
@@ -31,6 +34,7 @@ from urllib.parse import unquote
 from uvicorn.protocols.utils import ClientDisconnected, get_client_addr, get_path_with_query_string
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import Protocol, State
+from websockets.server import ServerProtocol
 
 from live import closecodes
 from live.admission import Lease, TransportLimits
@@ -38,6 +42,7 @@ from live.log_throttle import LogThrottle
 from live.wire import WireGuard
 from live.ws_handshake import QuickOpening, quick_opening, switching_protocols
 from live.ws_request import Refusal, opening_request
+from live.wsframe import client_text_frames
 
 log = logging.getLogger("live.ws")
 
@@ -47,6 +52,17 @@ SHUTDOWN_GRACE_S = (
 )
 READ_AHEAD_MESSAGES = 8  # client messages queued for the app before the socket stops being read
 _invalid_utf8_log = LogThrottle(10.0)  # per process: any client can send invalid UTF-8 at will
+
+
+# websockets 15 split max_size into a message and a fragment limit and renamed cur_size.
+_SPLIT_LIMITS = hasattr(ServerProtocol(), "current_size")
+
+
+def _frame_reading(conn: ServerProtocol) -> tuple[bool, int | None]:
+    """(no fragmented message is open and no fragment limit applies, the largest message)."""
+    if _SPLIT_LIMITS:
+        return conn.current_size is None and conn.max_fragment_size is None, conn.max_message_size
+    return getattr(conn, "cur_size", None) is None, getattr(conn, "max_size", None)
 
 
 class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -235,9 +251,25 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return  # cut off: what is still in flight is not worth parsing
-        if self.handshake_initiated and not self._wire.admit(data, self.loop.time()):
+        if not self.handshake_initiated:
+            super().data_received(data)
+            return
+        at_frame_start = self._wire.at_frame_start
+        if not self._wire.admit(data, self.loop.time()):
             self._cut_off(closecodes.POLICY_FLOOD, "too many frames")
             return
+        # Whole small text frames from an open socket, with websockets' parser waiting for a
+        # frame (it has taken every byte before this chunk, and no fragmented message is open):
+        # read here, to the app as websockets would hand them (live.wsframe).
+        between_messages, max_size = _frame_reading(self.conn)
+        if at_frame_start and between_messages and self.conn.state is State.OPEN:
+            payloads = client_text_frames(data, max_size)
+            if payloads is not None:
+                for payload in payloads:
+                    self.curr_msg_data_type = "text"
+                    self.frames = [payload]
+                    self.send_receive_event_to_app()
+                return
         super().data_received(data)
 
     def send_receive_event_to_app(self) -> None:

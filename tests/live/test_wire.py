@@ -90,3 +90,17 @@ def test_guard_without_a_rate_admits_everything() -> None:
     guard = WireGuard(frames_per_s=0, frames_burst=0)
     assert not guard.enabled
     assert guard.admit(client_frame(0x1, b"xx") * 10_000, 0.0)
+
+
+def test_without_a_budget_the_guard_still_knows_where_the_next_frame_starts() -> None:
+    guard = WireGuard(0, 0)  # no budget: every chunk admitted
+    stream = b"".join(FRAMES)
+    assert guard.at_frame_start
+    ends = set()
+    at = 0
+    for frame in FRAMES:
+        at += len(frame)
+        ends.add(at)
+    for cut in range(0, len(stream), 997):
+        guard.admit(stream[cut : cut + 997], 0.0)
+        assert guard.at_frame_start is (min(cut + 997, len(stream)) in ends)

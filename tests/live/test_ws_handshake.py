@@ -10,14 +10,12 @@ import asyncio
 from typing import Any
 
 import pytest
-import uvicorn
-from uvicorn.server import ServerState
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from live.ws_handshake import quick_opening
-from live.ws_protocol import LiveWebSocketProtocol
 from live.ws_request import Refusal, opening_request
+from tests.live.ws_kit import protocol_for
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example
 BASE = [
@@ -117,30 +115,6 @@ def test_an_origin_is_kept_as_websockets_keeps_it() -> None:
     assert quick is not None and quick.origin == "https://live.example"
 
 
-class Transport(asyncio.Transport):
-    """What the protocol wrote; no socket, so the scope has no client or server address."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[bytes] = []
-        self.closing = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-    def write(self, data: Any) -> None:
-        self.written.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
 async def opened(
     quick: bool, target: bytes, headers: list[tuple[bytes, bytes]], accept: dict[str, Any]
 ) -> Any:
@@ -152,13 +126,7 @@ async def opened(
         await receive()
         await send({"type": "websocket.accept", **accept})
 
-    config = uvicorn.Config(app, ws_per_message_deflate=False, proxy_headers=False, ws_ping_interval=None)
-    config.load()
-    state = ServerState()
-    state.default_headers = [(b"date", b"Thu, 03 Dec 2026 09:00:00 GMT"), (b"server", b"uvicorn")]
-    protocol = LiveWebSocketProtocol(config=config, server_state=state, app_state={"k": 1})
-    transport = Transport()
-    protocol.connection_made(transport)
+    protocol, transport, state = protocol_for(app)
     if quick:
         protocol.open_parsed("GET", target, headers)
     else:
