@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live.redis_client import connect
-from live.redis_pipe import RedisPipe, pack_command
+from live.redis_pipe import RedisPipe, pack_arg, pack_command
 from tests.support import RedisProc, new_prefix
 
 ECHO = "return {KEYS[1], ARGV[1], tonumber(ARGV[2]) * 2, {ARGV[3]}, false}"
@@ -127,3 +127,11 @@ async def test_only_a_plain_redis_gets_a_pipe() -> None:
     finally:
         await tls.aclose()
         await unix.aclose()
+
+
+def test_a_command_packs_as_resp_whatever_its_arguments() -> None:
+    command = ("EVALSHA", "a" * 40, 2, "k:1", b"k:\xff", 1_700_000_000_000, -3, 1.5, "é", "", True, None)
+    expected = b"*%d\r\n" % len(command) + b"".join(pack_arg(arg) for arg in command)
+    assert pack_command(command) == expected  # bool and None as their str, the rest through hiredis
+    assert pack_command(command[:-2]) == b"*10\r\n" + b"".join(pack_arg(arg) for arg in command[:-2])
+    assert RedisPipe.pack_script("s", ["k"], [1]) == pack_command(("EVALSHA", "s", 1, "k", 1))
