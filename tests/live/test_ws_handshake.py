@@ -15,16 +15,8 @@ from websockets.server import ServerProtocol
 
 from live.ws_handshake import quick_opening
 from live.ws_request import Refusal, opening_request
-from tests.live.ws_kit import protocol_for
+from tests.live.ws_kit import KEY, OPENING, protocol_for
 
-KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example
-BASE = [
-    (b"host", b"127.0.0.1:8000"),
-    (b"upgrade", b"websocket"),
-    (b"connection", b"Upgrade"),
-    (b"sec-websocket-key", KEY),
-    (b"sec-websocket-version", b"13"),
-]
 CHROME = [
     (b"host", b"live.example:443"),
     (b"connection", b"Upgrade"),
@@ -39,49 +31,54 @@ CHROME = [
     (b"sec-websocket-key", KEY),
     (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
 ]
-FIREFOX = [*BASE[:2], (b"connection", b"keep-alive, Upgrade"), *BASE[3:], (b"sec-fetch-mode", b"websocket")]
+FIREFOX = [
+    *OPENING[:2],
+    (b"connection", b"keep-alive, Upgrade"),
+    *OPENING[3:],
+    (b"sec-fetch-mode", b"websocket"),
+]
 
 
-def without(name: bytes, headers: list[tuple[bytes, bytes]] = BASE) -> list[tuple[bytes, bytes]]:
+def without(name: bytes, headers: list[tuple[bytes, bytes]] = OPENING) -> list[tuple[bytes, bytes]]:
     return [(n, v) for n, v in headers if n != name]
 
 
 def replaced(
-    name: bytes, value: bytes, headers: list[tuple[bytes, bytes]] = BASE
+    name: bytes, value: bytes, headers: list[tuple[bytes, bytes]] = OPENING
 ) -> list[tuple[bytes, bytes]]:
     return [(n, value if n == name else v) for n, v in headers]
 
 
 COMMON = {
-    "bot": ("GET", b"/ws/demo", BASE),
+    "bot": ("GET", b"/ws/demo", OPENING),
     "chrome": ("GET", b"/ws/demo?token=a.b-c_d&since=12", CHROME),
     "firefox": ("GET", b"/ws/demo", FIREFOX),
-    "escaped path": ("GET", b"/ws/de%20mo?x=%2F", BASE),
+    "escaped path": ("GET", b"/ws/de%20mo?x=%2F", OPENING),
     "Upgrade in capitals": ("GET", b"/ws/demo", replaced(b"upgrade", b"WebSocket")),
     "connection in a list": ("GET", b"/ws/demo", replaced(b"connection", b"keep-alive ,\tupgrade")),
 }
 LEFT_TO_WEBSOCKETS = {
-    "POST": ("POST", b"/ws/demo", BASE),
+    "POST": ("POST", b"/ws/demo", OPENING),
     "no key": ("GET", b"/ws/demo", without(b"sec-websocket-key")),
-    "two keys": ("GET", b"/ws/demo", [*BASE, (b"sec-websocket-key", KEY)]),
+    "two keys": ("GET", b"/ws/demo", [*OPENING, (b"sec-websocket-key", KEY)]),
     "short key": ("GET", b"/ws/demo", replaced(b"sec-websocket-key", b"c2hvcnQ=")),
     "key not base64": ("GET", b"/ws/demo", replaced(b"sec-websocket-key", b"!" * 24)),
     "version 8": ("GET", b"/ws/demo", replaced(b"sec-websocket-version", b"8")),
     "no version": ("GET", b"/ws/demo", without(b"sec-websocket-version")),
-    "two versions": ("GET", b"/ws/demo", [*BASE, (b"sec-websocket-version", b"13")]),
+    "two versions": ("GET", b"/ws/demo", [*OPENING, (b"sec-websocket-version", b"13")]),
     "upgrade to two": ("GET", b"/ws/demo", replaced(b"upgrade", b"websocket, h2c")),
     "no upgrade": ("GET", b"/ws/demo", without(b"upgrade")),
     "connection close": ("GET", b"/ws/demo", replaced(b"connection", b"close")),
     "connection, empty element": ("GET", b"/ws/demo", replaced(b"connection", b", Upgrade")),
     "connection, bad token": ("GET", b"/ws/demo", replaced(b"connection", b"Up grade")),
-    "subprotocol": ("GET", b"/ws/demo", [*BASE, (b"sec-websocket-protocol", b"chat")]),
-    "two origins": ("GET", b"/ws/demo", [*BASE, (b"origin", b"https://a"), (b"origin", b"https://b")]),
-    "a body": ("GET", b"/ws/demo", [*BASE, (b"content-length", b"0")]),
-    "chunked": ("GET", b"/ws/demo", [*BASE, (b"transfer-encoding", b"chunked")]),
-    "non-ASCII target": ("GET", "/ws/démo".encode(), BASE),
-    "long target": ("GET", b"/ws/demo?" + b"x" * 8200, BASE),
-    "long header": ("GET", b"/ws/demo", [*BASE, (b"cookie", b"x" * 8200)]),
-    "many headers": ("GET", b"/ws/demo", [*BASE, *[(b"x-%d" % i, b"1") for i in range(130)]]),
+    "subprotocol": ("GET", b"/ws/demo", [*OPENING, (b"sec-websocket-protocol", b"chat")]),
+    "two origins": ("GET", b"/ws/demo", [*OPENING, (b"origin", b"https://a"), (b"origin", b"https://b")]),
+    "a body": ("GET", b"/ws/demo", [*OPENING, (b"content-length", b"0")]),
+    "chunked": ("GET", b"/ws/demo", [*OPENING, (b"transfer-encoding", b"chunked")]),
+    "non-ASCII target": ("GET", "/ws/démo".encode(), OPENING),
+    "long target": ("GET", b"/ws/demo?" + b"x" * 8200, OPENING),
+    "long header": ("GET", b"/ws/demo", [*OPENING, (b"cookie", b"x" * 8200)]),
+    "many headers": ("GET", b"/ws/demo", [*OPENING, *[(b"x-%d" % i, b"1") for i in range(130)]]),
 }
 
 

@@ -13,16 +13,7 @@ from websockets.frames import Close, Frame, Opcode
 
 import live.ws_protocol
 from live.wsframe import client_text_frames
-from tests.live.ws_kit import protocol_for
-
-KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
-OPENING = [
-    (b"host", b"x"),
-    (b"upgrade", b"websocket"),
-    (b"connection", b"Upgrade"),
-    (b"sec-websocket-key", KEY),
-    (b"sec-websocket-version", b"13"),
-]
+from tests.live.ws_kit import OPENING, protocol_for
 
 
 def client_frame(opcode: Opcode, payload: bytes, fin: bool = True, masked: bool = True) -> bytes:

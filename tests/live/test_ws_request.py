@@ -15,25 +15,17 @@ import pytest
 from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
 
 from live.ws_request import Refusal, opening_request
+from tests.live.ws_kit import KEY, OPENING
 from tests.support import ServerProc
-
-KEY = base64.b64encode(b"0123456789abcdef")
-UPGRADE = [
-    (b"host", b"127.0.0.1"),
-    (b"upgrade", b"websocket"),
-    (b"connection", b"Upgrade"),
-    (b"sec-websocket-key", KEY),
-    (b"sec-websocket-version", b"13"),
-]
 
 
 def test_a_plain_upgrade_becomes_the_request_websockets_would_have_parsed() -> None:
-    request = opening_request("GET", b"/ws/room?since=5", [*UPGRADE, (b"x-caf\xe9", b"caf\xe9")])
+    request = opening_request("GET", b"/ws/room?since=5", [*OPENING, (b"x-caf\xe9", b"caf\xe9")])
     assert isinstance(request, Request)
     assert (request.method, request.path) == ("GET", "/ws/room?since=5")
     assert request.headers["Sec-WebSocket-Key"] == KEY.decode()
     assert request.headers["x-café"] == "café"  # ISO-8859-1, as websockets decodes header values
-    assert list(request.headers.raw_items())[:2] == [("host", "127.0.0.1"), ("upgrade", "websocket")]
+    assert list(request.headers.raw_items())[:2] == [("host", "127.0.0.1:8000"), ("upgrade", "websocket")]
 
 
 @pytest.mark.parametrize(
@@ -55,13 +47,13 @@ def test_a_plain_upgrade_becomes_the_request_websockets_would_have_parsed() -> N
 def test_what_websockets_parser_refused_is_refused_with_its_status(
     target: bytes, extra: list[tuple[bytes, bytes]], status: HTTPStatus
 ) -> None:
-    refusal = opening_request("GET", target, UPGRADE + extra)
+    refusal = opening_request("GET", target, OPENING + extra)
     assert isinstance(refusal, Refusal)
     assert refusal.status == status
 
 
 def test_an_empty_body_is_no_body() -> None:
-    assert isinstance(opening_request("GET", b"/ws/r", [*UPGRADE, (b"content-length", b"0")]), Request)
+    assert isinstance(opening_request("GET", b"/ws/r", [*OPENING, (b"content-length", b"0")]), Request)
 
 
 def upgrade_status(server: ServerProc, method: str, target: str, extra: str = "") -> bytes:

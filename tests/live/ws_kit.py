@@ -15,6 +15,15 @@ from uvicorn.server import ServerState
 from live.ws_protocol import LiveWebSocketProtocol
 
 FIXED_DATE = (b"date", b"Thu, 03 Dec 2026 09:00:00 GMT")
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's example
+# The opening's headers as uvicorn's parser hands them over: the least a client must send.
+OPENING = [
+    (b"host", b"127.0.0.1:8000"),
+    (b"upgrade", b"websocket"),
+    (b"connection", b"Upgrade"),
+    (b"sec-websocket-key", KEY),
+    (b"sec-websocket-version", b"13"),
+]
 
 
 class RecordingTransport(asyncio.Transport):
