@@ -142,7 +142,11 @@ def serve(args: argparse.Namespace, *, on_ready: object = None) -> int:
             server = build_server(settings)
             print(f"live: listening on {url} (redis {redis_url})", flush=True)
             if callable(on_ready):
-                on_ready(settings, url)
+                on_ready(settings, url)  # before the block below: its children must not inherit it
+            # Held (blocked) from here until uvicorn's own handlers are in (LiveServer): a SIGTERM
+            # in between can land in an import's weakref callback, where Python drops the
+            # SystemExit, and the process would never stop.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             server.run(sockets=[sock])
             return 0
         return _supervise(settings.workers, sock, settings, url, on_ready)

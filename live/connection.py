@@ -30,6 +30,9 @@ from live.wsframe import text_frame
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 BATCH_MAX_BYTES = 256 * 1024  # queued frames handed to the transport in one write, at most
+# How long a socket's reader is waited for once the writer found the socket gone: the reader
+# then holds the close code (the socket's close, or the server's keepalive cutting it off).
+READER_GRACE_S = 2.0
 
 
 class FrameSink(Protocol):

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from live import closecodes
 from live.auctions import AuctionStore
 from live.auth import Identity, Role, verify_token
-from live.connection import Connection
+from live.connection import READER_GRACE_S, Connection
 from live.drops import DropStore
 from live.hub import HubRegistry
 from live.metrics import Metrics
@@ -324,6 +324,9 @@ class Gateway:
         try:
             ends: list[asyncio.Future[Any]] = [reader, conn.done]
             await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done() and conn.close_code is None:
+                # The writer found the socket gone: the reader is about to hear why (its code).
+                await asyncio.wait([reader], timeout=READER_GRACE_S)
             if reader.done():
                 close_code = reader.result()
             else:

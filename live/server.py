@@ -5,9 +5,27 @@ Built in the process that will run it (a forked worker builds its own).
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 from live.settings import Settings
+
+
+def _live_server_class() -> Any:
+    import uvicorn
+
+    class LiveServer(uvicorn.Server):
+        """uvicorn's server, unblocking SIGTERM once its own handlers are in (see ``live.cli``)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+                yield
+
+    return LiveServer
 
 
 def build_server(settings: Settings) -> Any:
@@ -32,4 +50,4 @@ def build_server(settings: Settings) -> Any:
         log_level=settings.log_level,
         timeout_graceful_shutdown=3,
     )
-    return uvicorn.Server(config)
+    return _live_server_class()(config)
