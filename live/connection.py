@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from live import closecodes
 from live.auth import Identity
@@ -123,6 +123,15 @@ class Connection:
             return False
         self._wake_writer()
         return False
+
+    async def until_either_ends(self, reader: asyncio.Task[int]) -> None:
+        """Until the socket's reader returns or this connection is closed or cut off; when the
+        writer found the socket gone first, the reader is waited for a little longer, since it
+        is about to hear why (the close code)."""
+        ends: list[asyncio.Future[Any]] = [reader, self.done]
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        if not reader.done() and self.close_code is None:
+            await asyncio.wait([reader], timeout=READER_GRACE_S)
 
     def _write_now(self, wire: bytes) -> bool:
         """Hand frames to a sink that is ready for them; False if that cut the viewer off."""

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from live import closecodes
 from live.auctions import AuctionStore
 from live.auth import Identity, Role, verify_token
-from live.connection import READER_GRACE_S, Connection
+from live.connection import Connection
 from live.drops import DropStore
 from live.hub import HubRegistry
 from live.metrics import Metrics
@@ -322,11 +322,7 @@ class Gateway:
         # The reader is a task of its own so that a writer-side close (ban, too slow) can end it.
         reader = asyncio.create_task(self._read_loop(websocket, conn, hub, guard))
         try:
-            ends: list[asyncio.Future[Any]] = [reader, conn.done]
-            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-            if not reader.done() and conn.close_code is None:
-                # The writer found the socket gone: the reader is about to hear why (its code).
-                await asyncio.wait([reader], timeout=READER_GRACE_S)
+            await conn.until_either_ends(reader)
             if reader.done():
                 close_code = reader.result()
             else:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket
 
 from live import closecodes
 from live.auth import Identity, verify_token
-from live.connection import READER_GRACE_S, Connection
+from live.connection import Connection
 from live.gateway import frame_sink, read_frames
 from live.golive import GoLive
 from live.log_throttle import LogThrottle
@@ -242,11 +241,7 @@ class MeChannel:
             )
             # The reader is a task of its own so that a writer-side close (too slow) can end it.
             reader = asyncio.create_task(self._read_loop(websocket, conn, guard))
-            ends: list[asyncio.Future[Any]] = [reader, conn.done]
-            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-            if not reader.done() and conn.close_code is None:
-                # The writer found the socket gone: the reader is about to hear why (its code).
-                await asyncio.wait([reader], timeout=READER_GRACE_S)
+            await conn.until_either_ends(reader)
             if reader.done():
                 close_code = reader.result()
         except Exception:

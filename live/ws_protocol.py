@@ -120,15 +120,18 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(self.conn.reject(request.status, text).serialize())
             self.transport.close()
             return
+        self._parse_frames_from_now()
+        self.handle_connect(request)
+
+    def _parse_frames_from_now(self) -> None:
+        """websockets' parser moved past the request (uvicorn parsed it) to the frames."""
         self.conn.parser = Protocol.parse(self.conn)
         next(self.conn.parser)  # start the generator: it waits for the first frame's bytes
-        self.handle_connect(request)
 
     def _open_quick(self, quick: QuickOpening, target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """``handle_connect`` for the common opening (``live.ws_handshake``): the same scope, the
         same state, without websockets' request and response objects."""
-        self.conn.parser = Protocol.parse(self.conn)
-        next(self.conn.parser)
+        self._parse_frames_from_now()
         self.conn.accept_called = True
         self.conn.origin = quick.origin  # type: ignore[assignment]
         self._quick_accept = quick.accept
