@@ -5,6 +5,11 @@ disk for ``--workers N``, NFS or the like across machines), and nginx can serve 
 files without Python (deploy/nginx.conf). The headers are what a CDN in front needs: segments
 never change under their name (``immutable``), the playlist is fresh for one second.
 
+A file is opened before anything is answered, and its size is the open file's: the writer
+replaces the playlist by a rename every segment and deletes old segments, so a path stat'd a
+moment before could name another file by the time it is read (a Content-Length that is not the
+body's, which a player sees as a failed load).
+
 Every answer also carries ``X-Live-Clock``, this machine's time in seconds with milliseconds
 (nginx's ``$msec`` format): the player measures its clock's offset from it, to show how far
 behind the live picture it is (docs/video.md#delay).
@@ -12,11 +17,15 @@ behind the live picture it is (docs/video.md#delay).
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from live.api import error_response
 from live.hls_paths import PLAYLIST, SEGMENT_NAME_RE
@@ -28,6 +37,45 @@ SEGMENT_CACHE = "public, max-age=31536000, immutable"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp4"
 STALE_AFTER_SEGMENTS = 3  # a playlist not rewritten for this many segments' time is a dead writer's
+CHUNK_BYTES = 64 * 1024  # a segment is sent in pieces of this size, as Starlette's FileResponse does
+
+
+def _open(path: Path) -> tuple[BinaryIO, os.stat_result] | None:
+    """``path`` open for reading, with the open file's own stat; None if there is no such file."""
+    try:
+        file = path.open("rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    return file, os.fstat(file.fileno())
+
+
+def _read_all(file: BinaryIO) -> bytes:
+    with file:
+        return file.read()
+
+
+class OpenFileResponse(Response):
+    """A file already open, sent in chunks with its size as Content-Length, and closed at the
+    end whether it was all sent or not."""
+
+    def __init__(self, file: BinaryIO, size: int, media_type: str, headers: dict[str, str]) -> None:
+        self._file = file
+        super().__init__(None, media_type=media_type, headers={**headers, "Content-Length": str(size)})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            if scope["method"] == "HEAD":  # the player's clock probe: headers only
+                await send({"type": "http.response.body", "body": b""})
+                return
+            while True:
+                chunk = await asyncio.to_thread(self._file.read, CHUNK_BYTES)
+                await send({"type": "http.response.body", "body": chunk, "more_body": bool(chunk)})
+                if not chunk:
+                    return
+        finally:
+            self._file.close()
 
 
 def clock_header() -> str:
@@ -50,22 +98,21 @@ class HlsFiles:
         if not ROOM_ID_RE.fullmatch(room):
             return gone
         path = self._directory / room / name
-        if name == PLAYLIST:
-            # A process that was killed leaves its last playlist behind: a room whose playlist
-            # has not been rewritten for a while has nobody publishing, whatever the file says.
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                return gone
-            if time.time() - stat.st_mtime > self._stale_s:
-                return gone
-            headers = {"Cache-Control": PLAYLIST_CACHE, "X-Live-Clock": clock_header()}
-            return FileResponse(path, media_type=PLAYLIST_TYPE, headers=headers, stat_result=stat)
-        if not SEGMENT_NAME_RE.fullmatch(name):
+        is_playlist = name == PLAYLIST
+        if not is_playlist and not SEGMENT_NAME_RE.fullmatch(name):
             return gone
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
+        opened = await asyncio.to_thread(_open, path)
+        if opened is None:
             return gone
-        headers = {"Cache-Control": SEGMENT_CACHE, "X-Live-Clock": clock_header()}
-        return FileResponse(path, media_type=SEGMENT_TYPE, headers=headers, stat_result=stat)
+        file, stat = opened
+        if not is_playlist:
+            headers = {"Cache-Control": SEGMENT_CACHE, "X-Live-Clock": clock_header()}
+            return OpenFileResponse(file, stat.st_size, SEGMENT_TYPE, headers)
+        # A process that was killed leaves its last playlist behind: a room whose playlist has
+        # not been rewritten for a while has nobody publishing, whatever the file says.
+        if time.time() - stat.st_mtime > self._stale_s:
+            file.close()
+            return gone
+        body = await asyncio.to_thread(_read_all, file)  # a few hundred bytes
+        headers = {"Cache-Control": PLAYLIST_CACHE, "X-Live-Clock": clock_header()}
+        return Response(body, media_type=PLAYLIST_TYPE, headers=headers)
