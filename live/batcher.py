@@ -15,7 +15,7 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from live.redis_pipe import RedisPipe, pack_command
+from live.redis_pipe import RedisPipe, pack_command, pack_script
 
 # A command sent just before a call's script in the same pipeline; its reply is not awaited by anyone.
 Before = tuple[Any, ...]
@@ -163,7 +163,7 @@ class ScriptBatcher:
         for script, keys, args, _, before in batch:
             packed += [pack_command(command) for command in before]
             positions.append(len(packed))
-            packed.append(pack_command(args) if script is None else pipe.pack_script(script.sha, keys, args))
+            packed.append(pack_command(args) if script is None else pack_script(script.sha, keys, args))
         replies = await pipe.execute(packed)
         return [replies[i] for i in positions]
 

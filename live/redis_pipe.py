@@ -48,6 +48,30 @@ def pack_command(command: Command) -> bytes:
         return b"*%d\r\n" % len(command) + b"".join(pack_arg(arg) for arg in command)
 
 
+def _without_count(packed: bytes) -> bytes:
+    """RESP of a command without its leading ``*N`` line: the arguments alone."""
+    return packed[packed.index(b"\r\n") + 2 :]
+
+
+# EVALSHA's sha, key count and keys packed once per script and room: a buy sends 29 keys, and
+# packing them was a tenth of a grab's server CPU. Rooms come and go: cleared when it is full.
+_SCRIPT_HEADS: dict[tuple[str, tuple[str, ...]], bytes] = {}
+SCRIPT_HEADS_MAX = 4096
+
+
+def pack_script(sha: str, keys: Sequence[str], args: Sequence[Any]) -> bytes:
+    """``EVALSHA sha len(keys) *keys *args``; the part before ``args`` is packed once per
+    script and key tuple (a room's sale keys are one tuple, built once)."""
+    if not isinstance(keys, tuple):
+        return pack_command(("EVALSHA", sha, len(keys), *keys, *args))
+    head = _SCRIPT_HEADS.get((sha, keys))
+    if head is None:
+        if len(_SCRIPT_HEADS) >= SCRIPT_HEADS_MAX:
+            _SCRIPT_HEADS.clear()
+        head = _SCRIPT_HEADS[(sha, keys)] = _without_count(pack_command(("EVALSHA", sha, len(keys), *keys)))
+    return b"*%d\r\n%b%b" % (3 + len(keys) + len(args), head, _without_count(pack_command(args)))
+
+
 class _Reply(asyncio.Protocol):
     """The socket's side: feeds hiredis and hands each batch its replies."""
 
@@ -124,11 +148,6 @@ class RedisPipe:
             timeout_s=float(kwargs.get("socket_timeout") or 5.0),
             connect_timeout_s=float(kwargs.get("socket_connect_timeout") or 2.0),
         )
-
-    @staticmethod
-    def pack_script(sha: str, keys: Sequence[str], args: Sequence[Any]) -> bytes:
-        """``EVALSHA sha len(keys) *keys *args``."""
-        return pack_command(("EVALSHA", sha, len(keys), *keys, *args))
 
     async def execute(self, packed: Sequence[bytes]) -> list[Any]:
         """Send the packed commands as one write; their replies, in order (errors as values)."""

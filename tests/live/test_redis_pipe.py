@@ -16,8 +16,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from live import redis_pipe
 from live.redis_client import connect
-from live.redis_pipe import RedisPipe, pack_arg, pack_command
+from live.redis_pipe import RedisPipe, pack_arg, pack_command, pack_script
 from tests.support import RedisProc, new_prefix
 
 ECHO = "return {KEYS[1], ARGV[1], tonumber(ARGV[2]) * 2, {ARGV[3]}, false}"
@@ -45,14 +46,16 @@ async def test_replies_are_redis_pys_own_with_errors_in_place(redis_proc: RedisP
                 pack_command(("HGET", key, "x")),  # the wrong type: an error, in its place
                 pack_command(("GET", key + ":none")),
                 pack_command(("INCRBY", key + ":n", 5)),
-                pipe.pack_script(sha, [key], ["中", 21, b"raw"]),
-                pipe.pack_script("0" * 40, [key], []),
+                pack_script(sha, [key], ["中", 21, b"raw"]),
+                pack_script("0" * 40, [key], []),
+                pack_script(sha, (key,), ["中", 21, b"raw"]),  # a key tuple: its head packed once
             ]
         )
         assert replies[:2] == ["OK", "价格 ¥19"]
         assert isinstance(replies[2], ResponseError) and "WRONGTYPE" in str(replies[2])
         assert replies[3:6] == [None, 5, [key, "中", 42, ["raw"], None]]
         assert isinstance(replies[6], NoScriptError)
+        assert replies[7] == replies[5]
         assert admin.evalsha(sha, 1, key, "中", 21, "raw") == replies[5]
     finally:
         admin.close()
@@ -134,4 +137,21 @@ def test_a_command_packs_as_resp_whatever_its_arguments() -> None:
     expected = b"*%d\r\n" % len(command) + b"".join(pack_arg(arg) for arg in command)
     assert pack_command(command) == expected  # bool and None as their str, the rest through hiredis
     assert pack_command(command[:-2]) == b"*10\r\n" + b"".join(pack_arg(arg) for arg in command[:-2])
-    assert RedisPipe.pack_script("s", ["k"], [1]) == pack_command(("EVALSHA", "s", 1, "k", 1))
+    assert pack_script("s", ["k"], [1]) == pack_command(("EVALSHA", "s", 1, "k", 1))
+
+
+def test_a_script_call_packs_as_the_whole_command_with_its_head_kept_once_per_key_tuple(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redis_pipe, "SCRIPT_HEADS_MAX", 3)
+    monkeypatch.setattr(redis_pipe, "_SCRIPT_HEADS", {})
+    keys = ("room:{r}:a", "room:{r}:b")
+    for args in ([1_700_000_000_000, "u-1", "价", b"\xff", 2.5], [], ["only"]):
+        assert pack_script("s" * 40, keys, args) == pack_command(("EVALSHA", "s" * 40, 2, *keys, *args))
+    assert list(redis_pipe._SCRIPT_HEADS) == [("s" * 40, keys)]  # one head, for every args
+    assert pack_script("s" * 40, list(keys), [1]) == pack_command(("EVALSHA", "s" * 40, 2, *keys, 1))
+    assert len(redis_pipe._SCRIPT_HEADS) == 1  # a list is packed whole, never kept
+    for room in "xyz":  # past the cap the heads start again, and still pack right
+        other = (f"room:{{{room}}}:a",)
+        assert pack_script("t", other, [room]) == pack_command(("EVALSHA", "t", 1, *other, room))
+    assert len(redis_pipe._SCRIPT_HEADS) <= 3
