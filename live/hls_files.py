@@ -10,6 +10,11 @@ replaces the playlist by a rename every segment and deletes old segments, so a p
 moment before could name another file by the time it is read (a Content-Length that is not the
 body's, which a player sees as a failed load).
 
+Every answer, a 404 included, may be read by a page of any origin (``Access-Control-Allow-Origin:
+*``, with ``X-Live-Clock`` exposed): the files are public, and a shop's own site may embed a
+player that fetches them from this server or its CDN with hls.js, which would otherwise see a
+404 as a network failure.
+
 Every answer also carries ``X-Live-Clock``, this machine's time in seconds with milliseconds
 (nginx's ``$msec`` format): the player measures its clock's offset from it, to show how far
 behind the live picture it is (docs/video.md#delay).
@@ -37,6 +42,7 @@ SEGMENT_CACHE = "public, max-age=31536000, immutable"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp4"
 STALE_AFTER_SEGMENTS = 3  # a playlist not rewritten for this many segments' time is a dead writer's
+ANY_ORIGIN = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "X-Live-Clock"}
 CHUNK_BYTES = 64 * 1024  # a segment is sent in pieces of this size, as Starlette's FileResponse does
 
 
@@ -95,6 +101,7 @@ class HlsFiles:
         gone = error_response(NotFound("nobody is publishing in this room"))
         gone.headers["Cache-Control"] = "no-cache"
         gone.headers["X-Live-Clock"] = clock_header()
+        gone.headers.update(ANY_ORIGIN)
         if not ROOM_ID_RE.fullmatch(room):
             return gone
         path = self._directory / room / name
@@ -106,7 +113,7 @@ class HlsFiles:
             return gone
         file, stat = opened
         if not is_playlist:
-            headers = {"Cache-Control": SEGMENT_CACHE, "X-Live-Clock": clock_header()}
+            headers = {"Cache-Control": SEGMENT_CACHE, "X-Live-Clock": clock_header(), **ANY_ORIGIN}
             return OpenFileResponse(file, stat.st_size, SEGMENT_TYPE, headers)
         # A process that was killed leaves its last playlist behind: a room whose playlist has
         # not been rewritten for a while has nobody publishing, whatever the file says.
@@ -114,5 +121,5 @@ class HlsFiles:
             file.close()
             return gone
         body = await asyncio.to_thread(_read_all, file)  # a few hundred bytes
-        headers = {"Cache-Control": PLAYLIST_CACHE, "X-Live-Clock": clock_header()}
+        headers = {"Cache-Control": PLAYLIST_CACHE, "X-Live-Clock": clock_header(), **ANY_ORIGIN}
         return Response(body, media_type=PLAYLIST_TYPE, headers=headers)

@@ -88,6 +88,8 @@ async def test_a_playlist_renamed_over_mid_answer_arrives_whole_as_long_as_it_sa
     assert body == OLD  # the file that was open when the answer began
     assert int(headers["content-length"]) == len(body)
     assert headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert headers["access-control-allow-origin"] == "*"  # a player on any site may read it
+    assert headers["access-control-expose-headers"] == "X-Live-Clock"
     # The next request reads the new one.
     status, headers, body = await _get(app, "index.m3u8")
     assert (status, body, int(headers["content-length"])) == (200, NEW, len(NEW))
@@ -102,9 +104,11 @@ async def test_a_segment_deleted_mid_answer_still_arrives_whole(room_dir: Path) 
     assert body == content and int(headers["content-length"]) == len(content)
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     assert float(headers["x-live-clock"]) > 0
-    # Gone now: the plain 404 of a stream that is not there.
-    status, _, _ = await _get(_app(room_dir.parent), "abc-7.m4s")
-    assert status == 404
+    assert headers["access-control-allow-origin"] == "*"
+    # Gone now: the plain 404 of a stream that is not there, readable from any site too (hls.js
+    # on another origin would otherwise see a network failure, not "nobody publishes").
+    status, headers, _ = await _get(_app(room_dir.parent), "abc-7.m4s")
+    assert status == 404 and headers["access-control-allow-origin"] == "*"
 
 
 async def test_head_gives_the_length(room_dir: Path) -> None:

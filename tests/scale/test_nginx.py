@@ -101,7 +101,9 @@ async def test_nginx_serves_hls_from_the_shared_directory(start_live: Callable[.
         room, _ = await make_room(front)  # type: ignore[arg-type]
         path = f"/hls/{room}/index.m3u8"
         async with httpx.AsyncClient(timeout=5) as http:
-            assert (await http.get(front.url + path)).status_code == 404  # nobody publishes
+            nobody = await http.get(front.url + path)
+            assert nobody.status_code == 404  # nobody publishes
+            assert nobody.headers["access-control-allow-origin"] == "*"  # readable from any site
             await asyncio.to_thread(_write_stream, hls / room)
             via_nginx = await http.get(front.url + path)
             via_backend = await http.get(backend.url + path)
@@ -112,6 +114,8 @@ async def test_nginx_serves_hls_from_the_shared_directory(start_live: Callable[.
                 assert answer.headers["content-type"] == "application/vnd.apple.mpegurl"
                 assert answer.headers["cache-control"] == "public, max-age=1"
                 assert abs(float(answer.headers["x-live-clock"]) - time.time()) < 5
+                assert answer.headers["access-control-allow-origin"] == "*"
+                assert answer.headers["access-control-expose-headers"] == "X-Live-Clock"
             init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', via_nginx.text).group(1)  # type: ignore[union-attr]
             segment = re.findall(r"^(\S+\.m4s)$", via_nginx.text, re.M)[0]
             parts = []

@@ -205,6 +205,19 @@ def test_playlist_headers_hello_and_the_409_on_every_process(
                 assert got.status_code == 200 and len(got.content) > 100
                 assert got.headers["content-type"] == "video/mp4"
                 assert got.headers["cache-control"] == "public, max-age=31536000, immutable"
+            # A page of another origin (localhost is not 127.0.0.1 to a browser) reads the
+            # playlist, its clock, and a 404 as a 404, as hls.js on a shop's own site would.
+            other_origin = a.url.replace("127.0.0.1", "localhost")
+            read = host.evaluate(
+                """async ([base, room]) => {
+                    const ok = await fetch(`${base}/hls/${room}/index.m3u8`);
+                    const gone = await fetch(`${base}/hls/${room}/zz-1.m4s`);
+                    return [ok.status, (await ok.text()).startsWith("#EXTM3U"),
+                            Number(ok.headers.get("x-live-clock")) > 0, gone.status];
+                }""",
+                [other_origin, room],
+            )
+            assert read == [200, True, True, 404], read
             assert http.get(f"{a.url}/hls/{room}/../../etc/passwd").status_code == 404
             assert http.get(f"{a.url}/hls/{room}/notes.txt").status_code == 404
             # b has no camera, yet serves the files (shared directory) and names them in hello.
