@@ -55,9 +55,14 @@ def _open(path: Path) -> tuple[BinaryIO, os.stat_result] | None:
     return file, os.fstat(file.fileno())
 
 
-def _read_all(file: BinaryIO) -> bytes:
+def _read_whole(path: Path) -> tuple[bytes, os.stat_result] | None:
+    """What ``path`` holds, with the stat of the file that was read; None if there is no such file."""
+    opened = _open(path)
+    if opened is None:
+        return None
+    file, stat = opened
     with file:
-        return file.read()
+        return file.read(), stat
 
 
 class OpenFileResponse(Response):
@@ -98,28 +103,31 @@ class HlsFiles:
 
     async def endpoint(self, request: Request) -> Response:
         room, name = request.path_params["room"], request.path_params["name"]
-        gone = error_response(NotFound("nobody is publishing in this room"))
-        gone.headers["Cache-Control"] = "no-cache"
-        gone.headers["X-Live-Clock"] = clock_header()
-        gone.headers.update(ANY_ORIGIN)
         if not ROOM_ID_RE.fullmatch(room):
-            return gone
+            return _gone()
         path = self._directory / room / name
-        is_playlist = name == PLAYLIST
-        if not is_playlist and not SEGMENT_NAME_RE.fullmatch(name):
-            return gone
+        if name == PLAYLIST:
+            read = await asyncio.to_thread(_read_whole, path)  # a few hundred bytes
+            # A process that was killed leaves its last playlist behind: a room whose playlist
+            # has not been rewritten for a while has nobody publishing, whatever the file says.
+            if read is None or time.time() - read[1].st_mtime > self._stale_s:
+                return _gone()
+            headers = {"Cache-Control": PLAYLIST_CACHE, "X-Live-Clock": clock_header(), **ANY_ORIGIN}
+            return Response(read[0], media_type=PLAYLIST_TYPE, headers=headers)
+        if not SEGMENT_NAME_RE.fullmatch(name):
+            return _gone()
         opened = await asyncio.to_thread(_open, path)
         if opened is None:
-            return gone
+            return _gone()
         file, stat = opened
-        if not is_playlist:
-            headers = {"Cache-Control": SEGMENT_CACHE, "X-Live-Clock": clock_header(), **ANY_ORIGIN}
-            return OpenFileResponse(file, stat.st_size, SEGMENT_TYPE, headers)
-        # A process that was killed leaves its last playlist behind: a room whose playlist has
-        # not been rewritten for a while has nobody publishing, whatever the file says.
-        if time.time() - stat.st_mtime > self._stale_s:
-            file.close()
-            return gone
-        body = await asyncio.to_thread(_read_all, file)  # a few hundred bytes
-        headers = {"Cache-Control": PLAYLIST_CACHE, "X-Live-Clock": clock_header(), **ANY_ORIGIN}
-        return Response(body, media_type=PLAYLIST_TYPE, headers=headers)
+        headers = {"Cache-Control": SEGMENT_CACHE, "X-Live-Clock": clock_header(), **ANY_ORIGIN}
+        return OpenFileResponse(file, stat.st_size, SEGMENT_TYPE, headers)
+
+
+def _gone() -> Response:
+    """The 404 of a file that is not there: nobody publishes (or never did, under that name)."""
+    gone = error_response(NotFound("nobody is publishing in this room"))
+    gone.headers["Cache-Control"] = "no-cache"
+    gone.headers["X-Live-Clock"] = clock_header()
+    gone.headers.update(ANY_ORIGIN)
+    return gone

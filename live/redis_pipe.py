@@ -4,9 +4,9 @@ Why not redis-py's pipeline: profiled on a flash sale (py-spy, docs/benchmarks.m
 pipeline spent about half of the server's CPU per grab in packing each argument, wrapping each
 reply in a timeout and walking its retry and parsing layers; a grab script takes 29 keys and
 a dozen arguments. Here a batch of calls is one ``bytes`` written to one socket (packed by
-hiredis, in C), and the replies come back through hiredis, in order. Several
-batches may be in flight on the connection at once: replies are matched to them first in,
-first out, so no batch waits for the one before it.
+hiredis, in C; a script's head and a room's keys packed once and reused), and the replies come
+back through hiredis, in order. Several batches may be in flight on the connection at once:
+replies are matched to them first in, first out, so no batch waits for the one before it.
 
 Only for a plain Redis over TCP or a unix socket (``for_client``); a cluster client, or TLS,
 keeps redis-py's pipeline (``live.batcher``).
